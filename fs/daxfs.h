@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daxfs core filesystem as an in-process library.  The FUSE adapter, the
+ * tests, the stress tool and the crash harness all drive a pool through this
+ * interface; nothing here knows about FUSE.
+ *
+ * Conventions: functions return 0 (or a non-negative count) on success and a
+ * negative errno on failure.  Inode numbers are the pool's inode numbers and
+ * DAXFS_ROOT_INO (1) is the root, the same as FUSE_ROOT_ID.  Every operation
+ * is persisted in the pool before it returns.
+ */
+#ifndef DAXFS_H
+#define DAXFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#define DAXFS_VERSION_STRING "0.1.0"
+
+struct daxfs;
+
+enum daxfs_layout_wait {
+	DAXFS_LAYOUT_WAIT_SYNC = 0, /* removal returns once its blocks are free */
+	DAXFS_LAYOUT_WAIT_DEFERRED, /* busy blocks are freed by their last put */
+};
+
+struct daxfs_mount_opts {
+	bool read_only;
+	enum daxfs_layout_wait layout_wait;
+	unsigned break_timeout_sec; /* 0: default (30) */
+	/* Called by the removal protocol to drop kernel-cached pages of a range
+	 * (length 0: to end of file).  May be NULL. */
+	void (*inval_range)(void *ctx, uint64_t ino, uint64_t off, uint64_t len);
+	void *inval_ctx;
+};
+
+struct daxfs_cred {
+	uid_t uid;
+	gid_t gid;
+};
+
+struct daxfs_attr {
+	uint64_t ino;
+	uint32_t generation;
+	mode_t mode;
+	nlink_t nlink;
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev;
+	uint64_t size;
+	uint64_t blocks; /* in 512-byte units, as st_blocks */
+	struct timespec atime, mtime, ctime, btime;
+};
+
+void daxfs_attr_to_stat(const struct daxfs_attr *a, struct stat *st);
+
+/* setattr valid mask */
+#define DAXFS_SET_MODE (1u << 0)
+#define DAXFS_SET_UID (1u << 1)
+#define DAXFS_SET_GID (1u << 2)
+#define DAXFS_SET_SIZE (1u << 3)
+#define DAXFS_SET_ATIME (1u << 4)
+#define DAXFS_SET_MTIME (1u << 5)
+#define DAXFS_SET_ATIME_NOW (1u << 6)
+#define DAXFS_SET_MTIME_NOW (1u << 7)
+#define DAXFS_SET_CTIME (1u << 8)
+
+struct daxfs_setattr {
+	unsigned valid;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+};
+
+struct daxfs_statfs {
+	uint64_t block_size;
+	uint64_t total_blocks; /* data blocks */
+	uint64_t free_blocks;
+	uint64_t total_inodes;
+	uint64_t free_inodes;
+	uint64_t name_max;
+};
+
+/* Mount and unmount.  On failure *err gets a one-line reason.  daxfs_mount
+ * starts no threads, so a daemon may fork (daemonize) after it; background
+ * work (the deferred-free retry timer) starts with daxfs_start_background. */
+int daxfs_start_background(struct daxfs *fs);
+int daxfs_mount(const char *pool_path, const struct daxfs_mount_opts *opts,
+		struct daxfs **out, char *err, size_t errlen);
+/* What the final layout break waited for at unmount. */
+struct daxfs_unmount_report {
+	uint64_t busy_blocks_waited;
+	double wait_seconds;
+};
+/* Waits for every busy block (the final layout break), then marks the pool
+ * clean.  report may be NULL.  Returns 0 or a negative errno; the fs is gone
+ * either way. */
+int daxfs_unmount(struct daxfs *fs, struct daxfs_unmount_report *report);
+/* Simulates the daemon dying: unmaps without the clean-shutdown steps. */
+void daxfs_abandon(struct daxfs *fs);
+
+/* Names and inodes.  lookup and every call that creates an inode take one
+ * lookup reference (as FUSE's nlookup); forget drops n of them. */
+int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, struct daxfs_attr *out);
+void daxfs_forget(struct daxfs *fs, uint64_t ino, uint64_t nlookup);
+int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *out);
+int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
+		  struct daxfs_attr *out);
+int daxfs_mknod(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,
+		const char *name, mode_t mode, dev_t rdev, struct daxfs_attr *out);
+int daxfs_mkdir(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,
+		const char *name, mode_t mode, struct daxfs_attr *out);
+int daxfs_symlink(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,
+		  const char *name, const char *target, struct daxfs_attr *out);
+int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
+	       struct daxfs_attr *out);
+int daxfs_unlink(struct daxfs *fs, uint64_t parent, const char *name);
+int daxfs_rmdir(struct daxfs *fs, uint64_t parent, const char *name);
+/* flags: RENAME_NOREPLACE, RENAME_EXCHANGE */
+int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname, unsigned flags);
+ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size_t size);
+
+/* Open files.  open/release count users of the inode so that an unlinked
+ * file lives until its last release. */
+int daxfs_open(struct daxfs *fs, uint64_t ino, int flags);
+void daxfs_release(struct daxfs *fs, uint64_t ino);
+
+/* Zero-copy read: fills iov with pointers into the pool (and into a shared
+ * zero page for holes) for up to size bytes at off, holding a reference on
+ * every block the iovecs point into.  The caller must call daxfs_read_done
+ * once it has consumed the data.  Returns the number of bytes (0 at EOF). */
+#define DAXFS_READ_MAX_IOV 260
+struct daxfs_read_ctx {
+	struct daxfs *fs;
+	int niov;
+	struct iovec iov[DAXFS_READ_MAX_IOV];
+	int nrefs;
+	uint64_t refs[DAXFS_READ_MAX_IOV]; /* pfns held */
+};
+ssize_t daxfs_read_map(struct daxfs *fs, uint64_t ino, uint64_t off, size_t size,
+		       struct daxfs_read_ctx *ctx);
+void daxfs_read_done(struct daxfs_read_ctx *ctx);
+/* Copying read, for callers that want a buffer. */
+ssize_t daxfs_read(struct daxfs *fs, uint64_t ino, void *buf, size_t size, uint64_t off);
+
+/* Write size bytes at off (at end of file when append is true); persisted
+ * before return.  Returns bytes written. */
+ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
+		    bool append);
+ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
+		     uint64_t off, bool append);
+int daxfs_fsync(struct daxfs *fs, uint64_t ino);
+/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, FALLOC_FL_ZERO_RANGE */
+int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
+
+/* Directories.  Offsets are stable cookies: 0 starts, "." is followed by 1,
+ * ".." by 2, and each entry's cookie stays valid while the directory
+ * changes.  The callback returns non-zero to stop (buffer full); the entry
+ * it refused is returned again by the next call with the same cookie. */
+typedef int (*daxfs_filldir_t)(void *ctx, const char *name, const struct daxfs_attr *attr,
+			       uint64_t next_off);
+/* plus: fills a full attr and takes a lookup reference on every entry
+ * accepted (except "." and ".."), as readdirplus needs. */
+int daxfs_readdir(struct daxfs *fs, uint64_t ino, uint64_t off, bool plus, daxfs_filldir_t fill,
+		  void *ctx);
+int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out);
+
+#endif
