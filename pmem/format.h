@@ -140,7 +140,7 @@ struct daxfs_dirent {
 struct daxfs_log_header {
 	uint64_t magic;
 	uint64_t nentries;
-	uint64_t used; /* bytes of entries after the header */
+	uint64_t reserved;
 	uint64_t pad;
 };
 

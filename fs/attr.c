@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* Inode attributes: getattr and setattr.  Permission checks are the
+ * kernel's (default_permissions); this only applies what it allows. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "file_io.h"
+#include "inode.h"
+#include "super.h"
+
+void fs_now(struct daxfs_ts *ts)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	ts->sec = t.tv_sec;
+	ts->nsec = (uint32_t)t.tv_nsec;
+	ts->pad = 0;
+}
+
+void daxfs_attr_to_stat(const struct daxfs_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)a->blocks;
+	st->st_blksize = DAXFS_BLOCK_SIZE;
+	st->st_atim = a->atime;
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
+}
+
+int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *out)
+{
+	rcu_thread_enter();
+	if (!inode_get(fs, ino))
+		return -ENOENT;
+	inode_attr(fs, ino, out);
+	return 0;
+}
+
+static struct daxfs_ts ts_from(const struct timespec *t)
+{
+	return (struct daxfs_ts){ .sec = t->tv_sec, .nsec = (uint32_t)t->tv_nsec };
+}
+
+static int check_setattr(const struct daxfs_dinode *di, const struct daxfs_setattr *sa)
+{
+	if (sa->valid & DAXFS_SET_SIZE) {
+		if (S_ISDIR(di->mode))
+			return -EISDIR;
+		if (!S_ISREG(di->mode))
+			return -EINVAL;
+		if (sa->size > DAXFS_MAX_FILE_SIZE)
+			return -EFBIG;
+	}
+	const struct timespec *ts[] = { &sa->atime, &sa->mtime, &sa->ctime };
+	for (int i = 0; i < 3; i++)
+		if (ts[i]->tv_nsec < 0 || ts[i]->tv_nsec >= 1000000000L)
+			return -EINVAL;
+	return 0;
+}
+
+/* Everything but the size, as one transaction. */
+static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct daxfs_setattr *sa)
+{
+	struct daxfs_ts now;
+	struct tx tx;
+
+	fs_now(&now);
+	tx_begin(&fs->log, &tx);
+	tx_add(&tx, di, sizeof(*di));
+	if (sa->valid & DAXFS_SET_MODE)
+		di->mode = (di->mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->valid & DAXFS_SET_UID)
+		di->uid = sa->uid;
+	if (sa->valid & DAXFS_SET_GID)
+		di->gid = sa->gid;
+	if (sa->valid & DAXFS_SET_ATIME_NOW)
+		di->atime = now;
+	else if (sa->valid & DAXFS_SET_ATIME)
+		di->atime = ts_from(&sa->atime);
+	if (sa->valid & DAXFS_SET_MTIME_NOW)
+		di->mtime = now;
+	else if (sa->valid & DAXFS_SET_MTIME)
+		di->mtime = ts_from(&sa->mtime);
+	if (sa->valid & DAXFS_SET_SIZE)
+		di->mtime = now;
+	di->ctime = (sa->valid & DAXFS_SET_CTIME) ? ts_from(&sa->ctime) : now;
+	tx_commit(&tx);
+}
+
+int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
+		  struct daxfs_attr *out)
+{
+	int rc;
+
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+	if (!im)
+		return -ENOENT;
+	if ((rc = check_setattr(im->di, sa)))
+		return rc;
+	if (fs->opts.read_only)
+		return -EROFS;
+	pthread_rwlock_wrlock(&im->lock);
+	if (im->dead) {
+		rc = -ENOENT;
+	} else {
+		if (sa->valid & DAXFS_SET_SIZE)
+			rc = file_truncate(fs, im, sa->size);
+		if (!rc)
+			apply_meta(fs, im->di, sa);
+	}
+	pthread_rwlock_unlock(&im->lock);
+	if (!rc)
+		inode_attr(fs, ino, out);
+	return rc;
+}

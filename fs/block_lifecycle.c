@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* The allocator's side of the pfn lifecycle: block free ⇄ block allocated. */
+#include <errno.h>
+
+#include "super.h"
+
+int fs_block_alloc(struct daxfs *fs, uint64_t *blk)
+{
+	int rc = block_alloc_get(&fs->alloc, blk);
+
+	if (rc)
+		return rc;
+	rc = pfn_transition(fs_pfns(fs), *blk - fs->alloc.data_start, PFN_FREE, PFN_ALLOCATED, 0,
+			    0);
+	if (rc) {
+		/* The bitmap and the table disagree: leave the block marked
+		 * used (it is reclaimed at the next mount) rather than hand
+		 * out a block someone may still own. */
+		return -EIO;
+	}
+	return 0;
+}
+
+void fs_block_free_allocated(struct daxfs *fs, uint64_t blk)
+{
+	if (pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_ALLOCATED, PFN_FREE, 0,
+			   0) == 0)
+		block_alloc_put(&fs->alloc, blk);
+}

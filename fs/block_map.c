@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+#include "block_map.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t capacity(unsigned height)
+{
+	return 1ULL << (DAXFS_PTR_SHIFT * height);
+}
+
+static uint64_t *node_of(struct daxfs *fs, uint64_t blk)
+{
+	return pool_block(&fs->pool, blk);
+}
+
+static uint64_t load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static unsigned slot_at(uint64_t index, unsigned level)
+{
+	return (unsigned)((index >> (DAXFS_PTR_SHIFT * level)) & (DAXFS_PTRS_PER_BLOCK - 1));
+}
+
+/* Looks index up; on a hole, *skip is how many indexes from index on are
+ * certainly holes too. */
+static uint64_t lookup_skip(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t index,
+			    uint64_t *skip)
+{
+	uint64_t m = load(&di->map);
+	unsigned h = DAXFS_MAP_HEIGHT(m);
+	uint64_t node = DAXFS_MAP_ROOT(m);
+
+	*skip = 1;
+	if (!m) {
+		*skip = UINT64_MAX - index;
+		return 0;
+	}
+	if (index >= capacity(h)) {
+		*skip = UINT64_MAX - index;
+		return 0;
+	}
+	if (h == 0)
+		return node;
+	for (unsigned level = h; level-- > 0;) {
+		uint64_t p = load(&node_of(fs, node)[slot_at(index, level)]);
+		if (!p) {
+			uint64_t span = capacity(level);
+			*skip = span - (index & (span - 1));
+			return 0;
+		}
+		node = p;
+	}
+	return node;
+}
+
+uint64_t bmap_lookup(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t index)
+{
+	uint64_t skip;
+
+	return lookup_skip(fs, di, index, &skip);
+}
+
+uint64_t bmap_seek(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t from, uint64_t limit,
+		   bool data)
+{
+	uint64_t i = from, skip;
+
+	while (i < limit) {
+		bool has = lookup_skip(fs, di, i, &skip) != 0;
+		if (has == data)
+			return i;
+		if (has || skip > limit - i)
+			skip = has ? 1 : limit - i;
+		i += skip;
+	}
+	return limit;
+}
+
+static int new_index_block(struct daxfs *fs, struct daxfs_dinode *di, uint64_t *blk)
+{
+	int rc = fs_block_alloc(fs, blk);
+
+	if (rc)
+		return rc;
+	pool_memset_persist(&fs->pool, node_of(fs, *blk), 0, DAXFS_BLOCK_SIZE);
+	pool_store8(&fs->pool, &di->blocks, di->blocks + 1);
+	return 0;
+}
+
+static int grow(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index)
+{
+	for (;;) {
+		uint64_t m = di->map, blk;
+		unsigned h = DAXFS_MAP_HEIGHT(m);
+		if (!m || index < capacity(h))
+			return 0;
+		int rc = new_index_block(fs, di, &blk);
+		if (rc)
+			return rc;
+		pool_store8(&fs->pool, &node_of(fs, blk)[0], DAXFS_MAP_ROOT(m));
+		pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(blk, h + 1));
+	}
+}
+
+int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t blk)
+{
+	int rc;
+
+	if (!di->map) {
+		if (index == 0) {
+			pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(blk, 0));
+			return 0;
+		}
+		uint64_t root;
+		unsigned h = 1;
+		while (index >= capacity(h))
+			h++;
+		rc = new_index_block(fs, di, &root);
+		if (rc)
+			return rc;
+		pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(root, h));
+	}
+	rc = grow(fs, di, index);
+	if (rc)
+		return rc;
+	unsigned h = DAXFS_MAP_HEIGHT(di->map);
+	if (h == 0) {
+		pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(blk, 0));
+		return 0;
+	}
+	uint64_t node = DAXFS_MAP_ROOT(di->map);
+	for (unsigned level = h; level-- > 1;) {
+		uint64_t *slot = &node_of(fs, node)[slot_at(index, level)];
+		if (!*slot) {
+			uint64_t child;
+			rc = new_index_block(fs, di, &child);
+			if (rc)
+				return rc;
+			pool_store8(&fs->pool, slot, child);
+		}
+		node = *slot;
+	}
+	pool_store8(&fs->pool, &node_of(fs, node)[slot_at(index, 0)], blk);
+	return 0;
+}
+
+static int list_add(struct block_list *l, uint64_t blk)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		uint64_t *nb = realloc(l->blk, cap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;
+		l->blk = nb;
+		l->cap = cap;
+	}
+	l->blk[l->n++] = blk;
+	return 0;
+}
+
+void block_list_free(struct block_list *l)
+{
+	free(l->blk);
+	memset(l, 0, sizeof(*l));
+}
+
+struct remove_ctx {
+	struct daxfs *fs;
+	uint64_t first, last;
+	struct block_list *data, *index;
+};
+
+static bool node_empty(const uint64_t *node)
+{
+	for (unsigned i = 0; i < DAXFS_PTRS_PER_BLOCK; i++)
+		if (node[i])
+			return false;
+	return true;
+}
+
+/* Removes [first, last] below node, whose slots at level cover base +
+ * i * capacity(level).  Each cleared pointer is flushed; the caller
+ * drains. */
+static int remove_below(struct remove_ctx *c, uint64_t node, unsigned level, uint64_t base)
+{
+	uint64_t *slots = node_of(c->fs, node), span = capacity(level);
+
+	for (unsigned i = 0; i < DAXFS_PTRS_PER_BLOCK; i++) {
+		uint64_t lo = base + i * span, hi = lo + span - 1;
+		if (hi < c->first || lo > c->last)
+			continue;
+		uint64_t p = slots[i];
+		if (!p)
+			continue;
+		if (level > 0) {
+			int rc = remove_below(c, p, level - 1, lo);
+			if (rc)
+				return rc;
+			if (!node_empty(node_of(c->fs, p)))
+				continue;
+			if (list_add(c->index, p))
+				return -ENOMEM;
+		} else if (list_add(c->data, p)) {
+			return -ENOMEM;
+		}
+		__atomic_store_n(&slots[i], 0, __ATOMIC_RELEASE);
+		pool_flush(&c->fs->pool, &slots[i], 8);
+	}
+	return 0;
+}
+
+int bmap_remove(struct daxfs *fs, struct daxfs_dinode *di, uint64_t first, uint64_t last,
+		struct block_list *data, struct block_list *index)
+{
+	struct remove_ctx c = { fs, first, last, data, index };
+	uint64_t m = di->map;
+	unsigned h = DAXFS_MAP_HEIGHT(m);
+	int rc = 0;
+
+	if (!m || first > last)
+		return 0;
+	if (h == 0) {
+		if (first == 0) {
+			if (list_add(data, DAXFS_MAP_ROOT(m)))
+				return -ENOMEM;
+			pool_store8(&fs->pool, &di->map, 0);
+		}
+		return 0;
+	}
+	rc = remove_below(&c, DAXFS_MAP_ROOT(m), h - 1, 0);
+	pool_drain(&fs->pool);
+	if (!rc && node_empty(node_of(fs, DAXFS_MAP_ROOT(m)))) {
+		rc = list_add(index, DAXFS_MAP_ROOT(m));
+		if (!rc)
+			pool_store8(&fs->pool, &di->map, 0);
+	}
+	return rc;
+}
+
+struct walk_ctx {
+	struct daxfs *fs;
+	int (*fn)(void *, uint64_t, uint64_t, bool);
+	void *ctx;
+};
+
+static int walk_below(struct walk_ctx *w, uint64_t node, unsigned level, uint64_t base)
+{
+	const uint64_t *slots = node_of(w->fs, node);
+
+	for (unsigned i = 0; i < DAXFS_PTRS_PER_BLOCK; i++) {
+		uint64_t p = slots[i];
+		if (!p)
+			continue;
+		if (!block_is_data(&w->fs->alloc, p))
+			return -EUCLEAN;
+		uint64_t idx = base + i * capacity(level);
+		int rc = w->fn(w->ctx, idx, p, level > 0);
+		if (rc)
+			return rc;
+		if (level > 0) {
+			rc = walk_below(w, p, level - 1, idx);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int bmap_walk(struct daxfs *fs, const struct daxfs_dinode *di,
+	      int (*fn)(void *ctx, uint64_t index, uint64_t blk, bool is_index), void *ctx)
+{
+	struct walk_ctx w = { fs, fn, ctx };
+	uint64_t m = di->map;
+	unsigned h = DAXFS_MAP_HEIGHT(m);
+
+	if (!m)
+		return 0;
+	if (!block_is_data(&fs->alloc, DAXFS_MAP_ROOT(m)))
+		return -EUCLEAN;
+	int rc = fn(ctx, 0, DAXFS_MAP_ROOT(m), h > 0);
+	if (rc || h == 0)
+		return rc;
+	return walk_below(&w, DAXFS_MAP_ROOT(m), h - 1, 0);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-file block map: a radix tree of 8-byte block pointers rooted in the
+ * inode's map word.  Lookups are lock-free (atomic loads; index blocks are
+ * freed only after an RCU grace period); changes hold the inode lock
+ * exclusive.  Every pointer is published with one atomic store after what
+ * it points to is persistent.
+ */
+#ifndef DAXFS_BLOCK_MAP_H
+#define DAXFS_BLOCK_MAP_H
+
+#include "super.h"
+
+/* Returns the data block of file block index, 0 for a hole. */
+uint64_t bmap_lookup(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t index);
+/* Publishes blk (persistent already) as file block index, creating index
+ * blocks on the way; -ENOSPC if an index block cannot be had. */
+int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t blk);
+
+/* Blocks removed from a map, to be retired by the caller. */
+struct block_list {
+	uint64_t *blk;
+	size_t n, cap;
+};
+void block_list_free(struct block_list *l);
+
+/* Clears every pointer for file blocks [first, last] (last may be UINT64_MAX)
+ * and collects the data blocks into data and the index blocks left empty
+ * into index.  Returns -ENOMEM only if the lists cannot grow (the map is then
+ * partly cleared, and every cleared block is in the lists). */
+int bmap_remove(struct daxfs *fs, struct daxfs_dinode *di, uint64_t first, uint64_t last,
+		struct block_list *data, struct block_list *index);
+
+/* Calls fn for every data block of the map in index order; fn returns
+ * non-zero to stop.  Validates pointers against the pool: returns -EUCLEAN
+ * on one out of range. */
+int bmap_walk(struct daxfs *fs, const struct daxfs_dinode *di,
+	      int (*fn)(void *ctx, uint64_t index, uint64_t blk, bool is_index), void *ctx);
+
+/* First index >= from that has a block (data = true) or is a hole, capped at
+ * limit. */
+uint64_t bmap_seek(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t from, uint64_t limit,
+		   bool data);
+
+#endif

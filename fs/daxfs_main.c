@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: MIT
+/*
+ * daxfs: serves a daxfs pool through FUSE.
+ *
+ *	daxfs POOL MOUNTPOINT [-f] [-d] [-s] [-o OPTIONS]
+ *
+ * Also runs as fuse3's mount helper target: "mount -t fuse.daxfs POOL DIR -o
+ * OPTS" executes "daxfs POOL DIR -o OPTS".
+ */
+#define FUSE_USE_VERSION 34
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <fuse_lowlevel.h>
+
+#include "daxfs.h"
+#include "fuse_adapter.h"
+
+#define DEFAULT_BREAK_TIMEOUT 30u
+/* The 3.2 loop ABI that FUSE_USE_VERSION 34 binds to has no thread limit of
+ * its own: libfuse always runs at most this many workers. */
+#define LOOP_MAX_THREADS 10u
+
+struct daxfs_config {
+	char *pool; /* the first non-option argument */
+	int nonopts;
+	bool read_only;
+	enum daxfs_layout_wait layout_wait;
+	unsigned break_timeout;
+};
+
+enum {
+	KEY_RO,
+	KEY_RW,
+	KEY_LAYOUT_WAIT,
+	KEY_BREAK_TIMEOUT,
+};
+
+static const struct fuse_opt daxfs_opt_spec[] = {
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("layout_wait=", KEY_LAYOUT_WAIT),
+	FUSE_OPT_KEY("break_timeout=", KEY_BREAK_TIMEOUT),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s POOL MOUNTPOINT [options]\n\n", prog);
+	printf("daxfs options:\n"
+	       "    -o ro                  mount read-only\n"
+	       "    -o layout_wait=MODE    how removals wait for blocks still in use\n"
+	       "                           sync: return once the blocks are free (default)\n"
+	       "                           deferred: the last user frees them\n"
+	       "    -o break_timeout=SECS  longest wait for blocks in use (default: %u)\n\n",
+	       DEFAULT_BREAK_TIMEOUT);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static void version(void)
+{
+	printf("daxfs %s\n", DAXFS_VERSION_STRING);
+	printf("FUSE library version %s\n", fuse_pkgversion());
+	/* The kernel interface line comes from a child process (fusermount3). */
+	fflush(stdout);
+	fuse_lowlevel_version();
+}
+
+static int opt_layout_wait(struct daxfs_config *cfg, const char *val)
+{
+	if (strcmp(val, "sync") == 0) {
+		cfg->layout_wait = DAXFS_LAYOUT_WAIT_SYNC;
+	} else if (strcmp(val, "deferred") == 0) {
+		cfg->layout_wait = DAXFS_LAYOUT_WAIT_DEFERRED;
+	} else {
+		fprintf(stderr, "daxfs: layout_wait must be sync or deferred, not '%s'\n", val);
+		return -1;
+	}
+	return 0;
+}
+
+static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
+{
+	unsigned long secs;
+	char *end;
+
+	errno = 0;
+	secs = strtoul(val, &end, 10);
+	/* 0 would mean "the default" to the core: refuse it rather than surprise. */
+	if (val[0] < '0' || val[0] > '9' || *end || errno || secs == 0 || secs > UINT_MAX) {
+		fprintf(stderr, "daxfs: break_timeout must be a whole number of seconds from 1 to %u, not '%s'\n",
+			UINT_MAX, val);
+		return -1;
+	}
+	cfg->break_timeout = (unsigned)secs;
+	return 0;
+}
+
+/* POOL is taken here; MOUNTPOINT is kept for fuse_parse_cmdline, which
+ * resolves it (and understands /dev/fd/N). */
+static int opt_positional(struct daxfs_config *cfg, const char *arg)
+{
+	switch (cfg->nonopts++) {
+	case 0:
+		cfg->pool = strdup(arg);
+		if (!cfg->pool) {
+			fprintf(stderr, "daxfs: out of memory\n");
+			return -1;
+		}
+		return 0;
+	case 1:
+		return 1;
+	default:
+		fprintf(stderr, "daxfs: unexpected argument '%s'\n", arg);
+		return -1;
+	}
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct daxfs_config *cfg = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		return opt_positional(cfg, arg);
+	/* ro and rw also go on to the kernel; the last one given wins in both. */
+	case KEY_RO:
+		cfg->read_only = true;
+		return 1;
+	case KEY_RW:
+		cfg->read_only = false;
+		return 1;
+	case KEY_LAYOUT_WAIT:
+		return opt_layout_wait(cfg, arg + strlen("layout_wait="));
+	case KEY_BREAK_TIMEOUT:
+		return opt_break_timeout(cfg, arg + strlen("break_timeout="));
+	default:
+		return 1;
+	}
+}
+
+/*
+ * Inserted ahead of the user's options so that an explicit fsname= or
+ * subtype= still wins.  fsname is the pool's absolute path; when it cannot be
+ * resolved the path is used as given and daxfs_mount reports why.
+ */
+static int add_mount_options(struct fuse_args *args, const char *pool)
+{
+	size_t len = strlen("fsname=") + strlen(pool) + 1;
+	char *fsname = malloc(len);
+	char *opts = NULL;
+	int rc = -1;
+
+	if (!fsname)
+		return -1;
+	snprintf(fsname, len, "fsname=%s", pool);
+	if (fuse_opt_add_opt(&opts, "default_permissions") ||
+	    fuse_opt_add_opt(&opts, "subtype=daxfs") ||
+	    fuse_opt_add_opt_escaped(&opts, fsname))
+		goto out;
+	if (fuse_opt_insert_arg(args, 1, "-o") || fuse_opt_insert_arg(args, 2, opts))
+		goto out;
+	rc = 0;
+out:
+	free(opts);
+	free(fsname);
+	return rc;
+}
+
+/* Switches pool to its absolute path: the daemon changes to / when it
+ * detaches, and the path doubles as the fsname. */
+static void resolve_pool(struct daxfs_config *cfg)
+{
+	char *abs = realpath(cfg->pool, NULL);
+
+	if (!abs)
+		return;
+	free(cfg->pool);
+	cfg->pool = abs;
+}
+
+/* fuse_log levels are syslog priorities. */
+_Static_assert(FUSE_LOG_ERR == LOG_ERR && FUSE_LOG_DEBUG == LOG_DEBUG, "log levels");
+
+static void syslog_logger(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	vsyslog((int)level, fmt, ap);
+}
+
+/* Once detached, stderr is /dev/null: route libfuse's and our messages to
+ * syslog. */
+static void log_to_syslog(void)
+{
+	openlog("daxfs", LOG_PID, LOG_DAEMON);
+	fuse_set_log_func(syslog_logger);
+}
+
+static int start_background(struct daxfs *fs)
+{
+	sigset_t stop, old;
+	int rc;
+
+	/* The core's threads must leave the stop signals to the session loop,
+	 * which only ends when one interrupts it.  Threads inherit this mask. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	rc = daxfs_start_background(fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+/*
+ * FUSE_USE_VERSION 34 binds fuse_session_loop_mt to the 3.2 ABI, which reads
+ * the public (v1) struct fuse_loop_config; an object from fuse_loop_cfg_create
+ * would be misread by it.  libfuse 3.14 logs an error for the "unset" idle
+ * limit (UINT_MAX), so unset becomes the thread limit, which never reaps.
+ */
+static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
+{
+	struct fuse_loop_config cfg = {
+		.clone_fd = opts->clone_fd,
+		.max_idle_threads = opts->max_idle_threads,
+	};
+
+	if (opts->singlethread)
+		return fuse_session_loop(se);
+	if (cfg.max_idle_threads == UINT_MAX)
+		cfg.max_idle_threads = LOOP_MAX_THREADS;
+	if (opts->max_threads != LOOP_MAX_THREADS)
+		fuse_log(FUSE_LOG_WARNING, "daxfs: max_threads is not supported, using %u threads\n",
+			 LOOP_MAX_THREADS);
+	return fuse_session_loop_mt(se, &cfg);
+}
+
+static int unmount_core(struct daxfs *fs)
+{
+	struct daxfs_unmount_report report = { 0 };
+	int rc;
+
+	rc = daxfs_unmount(fs, &report);
+	if (report.busy_blocks_waited)
+		fuse_log(FUSE_LOG_NOTICE, "daxfs: unmount waited %.3f s for %llu busy blocks\n",
+			 report.wait_seconds, (unsigned long long)report.busy_blocks_waited);
+	if (rc < 0)
+		fuse_log(FUSE_LOG_ERR, "daxfs: unmount: %s\n", strerror(-rc));
+	return rc;
+}
+
+/* Options, then the help and version requests; returns -1 on error, 1 when
+ * there is nothing to mount, 0 to go on. */
+static int parse_args(struct fuse_args *args, struct daxfs_config *cfg,
+		      struct fuse_cmdline_opts *opts)
+{
+	if (fuse_opt_parse(args, cfg, daxfs_opt_spec, opt_proc) == -1)
+		return -1;
+	if (cfg->pool) {
+		resolve_pool(cfg);
+		if (add_mount_options(args, cfg->pool)) {
+			fprintf(stderr, "daxfs: out of memory\n");
+			return -1;
+		}
+	}
+	if (fuse_parse_cmdline(args, opts) != 0)
+		return -1;
+	if (opts->show_help) {
+		usage(args->argv[0]);
+		return 1;
+	}
+	if (opts->show_version) {
+		version();
+		return 1;
+	}
+	if (!cfg->pool || !opts->mountpoint) {
+		fprintf(stderr, "usage: %s POOL MOUNTPOINT [options]\n", args->argv[0]);
+		fprintf(stderr, "       %s --help\n", args->argv[0]);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct daxfs_config cfg = {
+		.layout_wait = DAXFS_LAYOUT_WAIT_SYNC,
+		.break_timeout = DEFAULT_BREAK_TIMEOUT,
+	};
+	struct fuse_cmdline_opts opts = { 0 };
+	struct daxfs_mount_opts mo;
+	struct fuse_session *se;
+	struct daxfs_fuse *df;
+	struct daxfs *fs;
+	char err[256] = "";
+	bool syslogging = false;
+	int ret = 1;
+	int rc;
+
+	rc = parse_args(&args, &cfg, &opts);
+	if (rc) {
+		ret = rc < 0;
+		goto out_args;
+	}
+
+	df = daxfs_fuse_new();
+	if (!df) {
+		fprintf(stderr, "daxfs: out of memory\n");
+		goto out_args;
+	}
+	mo = (struct daxfs_mount_opts){
+		.read_only = cfg.read_only,
+		.layout_wait = cfg.layout_wait,
+		.break_timeout_sec = cfg.break_timeout,
+	};
+	daxfs_fuse_hook_inval(df, &mo);
+	/* In the foreground, before anything is mounted: a bad pool fails here
+	 * with the reason on the terminal. */
+	rc = daxfs_mount(cfg.pool, &mo, &fs, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "daxfs: %s\n", err[0] ? err : strerror(-rc));
+		goto out_adapter;
+	}
+	daxfs_fuse_attach(df, fs);
+
+	se = fuse_session_new(&args, &daxfs_fuse_ops, sizeof(daxfs_fuse_ops), df);
+	if (!se) {
+		fprintf(stderr, "daxfs: cannot start a FUSE session\n");
+		goto out_core;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		fprintf(stderr, "daxfs: cannot install signal handlers\n");
+		goto out_session;
+	}
+	if (fuse_session_mount(se, opts.mountpoint) != 0) {
+		fprintf(stderr, "daxfs: cannot mount %s on %s\n", cfg.pool, opts.mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(opts.foreground) != 0) {
+		fprintf(stderr, "daxfs: cannot detach from the terminal\n");
+		goto out_unmount;
+	}
+	if (!opts.foreground) {
+		log_to_syslog();
+		syslogging = true;
+	}
+
+	rc = start_background(fs);
+	if (rc < 0) {
+		fuse_log(FUSE_LOG_ERR, "daxfs: cannot start background work: %s\n", strerror(-rc));
+		goto out_unmount;
+	}
+	rc = daxfs_fuse_inval_start(df, se);
+	if (rc < 0) {
+		fuse_log(FUSE_LOG_ERR, "daxfs: cannot start the invalidation thread: %s\n",
+			 strerror(-rc));
+		goto out_unmount;
+	}
+
+	/* A stop by signal returns the signal number: that is a clean stop too. */
+	rc = run_loop(se, &opts);
+	ret = rc < 0;
+	if (rc < 0)
+		fuse_log(FUSE_LOG_ERR, "daxfs: session ended: %s\n", strerror(-rc));
+
+	daxfs_fuse_inval_quiesce(df);
+out_unmount:
+	fuse_session_unmount(se);
+	daxfs_fuse_inval_join(df);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_core:
+	if (unmount_core(fs) < 0)
+		ret = 1;
+out_adapter:
+	daxfs_fuse_free(df);
+out_args:
+	if (syslogging)
+		closelog();
+	free(opts.mountpoint);
+	free(cfg.pool);
+	fuse_opt_free_args(&args);
+	return ret;
+}

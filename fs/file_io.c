@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File data.  Reads take no lock: each block is found through the block map
+ * and referenced under RCU (try-get, then re-check that the map still points
+ * there), and the reference is held until the caller has consumed the data,
+ * so a concurrent truncate can never free or reuse a block mid-read.  Writes
+ * hold the inode lock and persist into the pool before they return.
+ */
+#include "file_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+
+#include "block_map.h"
+#include "inode.h"
+#include "layout_break.h"
+
+static const char zero_block[DAXFS_BLOCK_SIZE] __attribute__((aligned(4096)));
+
+static struct inode_mem *regular(struct daxfs *fs, uint64_t ino, int *rc)
+{
+	struct inode_mem *im = inode_get(fs, ino);
+
+	*rc = !im ? -ENOENT : S_ISDIR(im->di->mode) ? -EISDIR : !S_ISREG(im->di->mode) ? -EINVAL : 0;
+	return *rc ? NULL : im;
+}
+
+int daxfs_open(struct daxfs *fs, uint64_t ino, int flags)
+{
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+
+	if (!im)
+		return -ENOENT;
+	if (fs->opts.read_only && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)))
+		return -EROFS;
+	pthread_rwlock_wrlock(&im->lock);
+	int rc = im->dead ? -ENOENT : 0;
+	if (!rc)
+		im->nopen++;
+	pthread_rwlock_unlock(&im->lock);
+	return rc;
+}
+
+void daxfs_release(struct daxfs *fs, uint64_t ino)
+{
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+
+	if (im)
+		inode_unref(fs, im, 0, 1);
+}
+
+/* Takes a reference on file block index; returns its block, 0 for a hole. */
+static uint64_t get_block(struct daxfs *fs, struct pfn_table *t, struct daxfs_dinode *di,
+			  uint64_t index)
+{
+	for (;;) {
+		uint64_t blk = bmap_lookup(fs, di, index);
+		if (!blk)
+			return 0;
+		uint64_t pfn = blk - fs->alloc.data_start;
+		if (!pfn_tryget(t, pfn))
+			continue; /* untracked under us: the map has changed */
+		if (bmap_lookup(fs, di, index) == blk)
+			return blk;
+		/* Freed and reused while we looked: not ours any more. */
+		pfn_put(t, pfn);
+	}
+}
+
+static void add_iov(struct daxfs_read_ctx *ctx, const char *base, size_t len)
+{
+	struct iovec *last = ctx->niov ? &ctx->iov[ctx->niov - 1] : NULL;
+
+	if (last && (const char *)last->iov_base + last->iov_len == base && base != zero_block) {
+		last->iov_len += len;
+		return;
+	}
+	ctx->iov[ctx->niov].iov_base = (void *)base;
+	ctx->iov[ctx->niov].iov_len = len;
+	ctx->niov++;
+}
+
+ssize_t daxfs_read_map(struct daxfs *fs, uint64_t ino, uint64_t off, size_t size,
+		       struct daxfs_read_ctx *ctx)
+{
+	int rc;
+
+	rcu_thread_enter();
+	ctx->fs = fs;
+	ctx->niov = 0;
+	ctx->nrefs = 0;
+	struct inode_mem *im = regular(fs, ino, &rc);
+	if (!im)
+		return rc;
+	uint64_t fsize = __atomic_load_n(&im->di->size, __ATOMIC_ACQUIRE);
+	if (off >= fsize || size == 0)
+		return 0;
+	/* One iovec per block at most, plus a partial first block. */
+	uint64_t max = (uint64_t)(DAXFS_READ_MAX_IOV - 2) * DAXFS_BLOCK_SIZE;
+	uint64_t n = fsize - off < size ? fsize - off : size;
+	if (n > max)
+		n = max;
+
+	rcu_read_lock();
+	struct pfn_table *t = fs_pfns(fs);
+	for (uint64_t pos = off, end = off + n; pos < end;) {
+		uint64_t index = pos / DAXFS_BLOCK_SIZE, boff = pos % DAXFS_BLOCK_SIZE;
+		uint64_t len = DAXFS_BLOCK_SIZE - boff < end - pos ? DAXFS_BLOCK_SIZE - boff
+								  : end - pos;
+		uint64_t blk = get_block(fs, t, im->di, index);
+		if (blk) {
+			ctx->refs[ctx->nrefs++] = blk - fs->alloc.data_start;
+			add_iov(ctx, (char *)pool_block(&fs->pool, blk) + boff, len);
+		} else {
+			add_iov(ctx, zero_block + boff, len);
+		}
+		pos += len;
+	}
+	rcu_read_unlock();
+	return (ssize_t)n;
+}
+
+void daxfs_read_done(struct daxfs_read_ctx *ctx)
+{
+	struct pfn_table *t = fs_pfns(ctx->fs);
+
+	for (int i = 0; i < ctx->nrefs; i++)
+		pfn_put(t, ctx->refs[i]);
+	ctx->nrefs = 0;
+	ctx->niov = 0;
+}
+
+ssize_t daxfs_read(struct daxfs *fs, uint64_t ino, void *buf, size_t size, uint64_t off)
+{
+	struct daxfs_read_ctx ctx;
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = daxfs_read_map(fs, ino, off + done, size - done, &ctx);
+		if (n <= 0) {
+			if (n < 0 && done == 0)
+				return n;
+			break;
+		}
+		char *p = (char *)buf + done;
+		for (int i = 0; i < ctx.niov; i++) {
+			memcpy(p, ctx.iov[i].iov_base, ctx.iov[i].iov_len);
+			p += ctx.iov[i].iov_len;
+		}
+		daxfs_read_done(&ctx);
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/* A new block for index, its bytes outside [boff, boff+len) zeroed so that
+ * nothing stale is ever exposed past EOF or in the rest of the block. */
+static int fill_new_block(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t boff,
+			  const char *src, uint64_t len)
+{
+	uint64_t blk;
+	int rc = fs_block_alloc(fs, &blk);
+
+	if (rc)
+		return rc;
+	char *p = pool_block(&fs->pool, blk);
+	if (boff)
+		memset(p, 0, boff);
+	if (boff + len < DAXFS_BLOCK_SIZE)
+		memset(p + boff + len, 0, DAXFS_BLOCK_SIZE - boff - len);
+	if (src)
+		pool_memcpy_persist(&fs->pool, p + boff, src, len);
+	else
+		memset(p + boff, 0, len);
+	pool_persist(&fs->pool, p, DAXFS_BLOCK_SIZE);
+	rc = bmap_set(fs, im->di, index, blk);
+	if (rc) {
+		fs_block_free_allocated(fs, blk);
+		return rc;
+	}
+	pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_ALLOCATED, PFN_TRACKED,
+		       pfn_owner(im->ino, index), im->di->generation);
+	pool_store8(&fs->pool, &im->di->blocks, im->di->blocks + 1);
+	return 0;
+}
+
+/* Writes one span inside a block.  Locking: im->lock held exclusive. */
+static int write_span(struct daxfs *fs, struct inode_mem *im, uint64_t pos, const char *src,
+		      uint64_t len)
+{
+	uint64_t index = pos / DAXFS_BLOCK_SIZE, boff = pos % DAXFS_BLOCK_SIZE;
+	struct pfn_table *t = fs_pfns(fs);
+
+	rcu_read_lock();
+	uint64_t blk = get_block(fs, t, im->di, index);
+	rcu_read_unlock();
+	if (!blk)
+		return fill_new_block(fs, im, index, boff, src, len);
+	pool_memcpy_persist(&fs->pool, (char *)pool_block(&fs->pool, blk) + boff, src, len);
+	pfn_put(t, blk - fs->alloc.data_start);
+	return 0;
+}
+
+static void touch_data(struct daxfs *fs, struct daxfs_dinode *di)
+{
+	struct daxfs_ts now;
+
+	fs_now(&now);
+	di->mtime = now;
+	di->ctime = now;
+	pool_persist(&fs->pool, &di->mtime, 2 * sizeof(now));
+}
+
+ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
+		     uint64_t off, bool append)
+{
+	uint64_t total = 0, done = 0;
+	int rc;
+
+	rcu_thread_enter();
+	struct inode_mem *im = regular(fs, ino, &rc);
+	if (!im)
+		return rc;
+	if (fs->opts.read_only)
+		return -EROFS;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	pthread_rwlock_wrlock(&im->lock);
+	if (append)
+		off = im->di->size;
+	if (off >= DAXFS_MAX_FILE_SIZE && total) {
+		rc = -EFBIG;
+		goto out;
+	}
+	if (total > DAXFS_MAX_FILE_SIZE - off)
+		total = DAXFS_MAX_FILE_SIZE - off;
+	for (int i = 0; i < iovcnt && done < total; i++) {
+		const char *src = iov[i].iov_base;
+		uint64_t left = iov[i].iov_len < total - done ? iov[i].iov_len : total - done;
+		while (left) {
+			uint64_t pos = off + done, boff = pos % DAXFS_BLOCK_SIZE;
+			uint64_t len = DAXFS_BLOCK_SIZE - boff < left ? DAXFS_BLOCK_SIZE - boff : left;
+			rc = write_span(fs, im, pos, src, len);
+			if (rc)
+				goto out_size;
+			src += len;
+			left -= len;
+			done += len;
+		}
+	}
+out_size:
+	if (off + done > im->di->size)
+		pool_store8(&fs->pool, &im->di->size, off + done);
+	if (done)
+		touch_data(fs, im->di);
+out:
+	pthread_rwlock_unlock(&im->lock);
+	return done ? (ssize_t)done : rc;
+}
+
+ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, size_t size, uint64_t off,
+		    bool append)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = size };
+
+	return daxfs_writev(fs, ino, &iov, 1, off, append);
+}
+
+int daxfs_fsync(struct daxfs *fs, uint64_t ino)
+{
+	rcu_thread_enter();
+	if (!inode_get(fs, ino))
+		return -ENOENT;
+	/* Every store was persisted before its operation returned. */
+	pool_drain(&fs->pool);
+	return 0;
+}
+
+/* Zeroes [off, off+len) inside one existing block, if there is one. */
+static void zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t len)
+{
+	struct pfn_table *t = fs_pfns(fs);
+
+	rcu_read_lock();
+	uint64_t blk = get_block(fs, t, im->di, off / DAXFS_BLOCK_SIZE);
+	rcu_read_unlock();
+	if (!blk)
+		return;
+	pool_memset_persist(&fs->pool, (char *)pool_block(&fs->pool, blk) + off % DAXFS_BLOCK_SIZE,
+			    0, len);
+	pfn_put(t, blk - fs->alloc.data_start);
+}
+
+int file_truncate(struct daxfs *fs, struct inode_mem *im, uint64_t size)
+{
+	uint64_t old = im->di->size;
+
+	if (size > DAXFS_MAX_FILE_SIZE)
+		return -EFBIG;
+	pool_store8(&fs->pool, &im->di->size, size);
+	if (size >= old)
+		return 0; /* bytes past the old EOF are zero already */
+	if (size % DAXFS_BLOCK_SIZE)
+		zero_in_block(fs, im, size, DAXFS_BLOCK_SIZE - size % DAXFS_BLOCK_SIZE);
+	return layout_remove(fs, im, (size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE, UINT64_MAX,
+			     0);
+}
+
+/* Zeroes a byte range: partial blocks in place, whole blocks removed through
+ * the removal protocol (so they read back as holes). */
+static int punch(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t end)
+{
+	uint64_t first = (off + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+	uint64_t last_excl = end / DAXFS_BLOCK_SIZE;
+
+	if (off >= end)
+		return 0;
+	if (first > last_excl) {
+		/* The whole range is inside one block. */
+		zero_in_block(fs, im, off, end - off);
+		return 0;
+	}
+	if (off % DAXFS_BLOCK_SIZE)
+		zero_in_block(fs, im, off, first * DAXFS_BLOCK_SIZE - off);
+	if (end % DAXFS_BLOCK_SIZE)
+		zero_in_block(fs, im, last_excl * DAXFS_BLOCK_SIZE, end % DAXFS_BLOCK_SIZE);
+	if (first < last_excl)
+		return layout_remove(fs, im, first, last_excl - 1, 0);
+	return 0;
+}
+
+static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t end)
+{
+	for (uint64_t i = off / DAXFS_BLOCK_SIZE; i * DAXFS_BLOCK_SIZE < end; i++) {
+		if (bmap_lookup(fs, im->di, i))
+			continue;
+		int rc = fill_new_block(fs, im, i, 0, NULL, DAXFS_BLOCK_SIZE);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	rcu_thread_enter();
+	struct inode_mem *im = regular(fs, ino, &rc);
+	if (!im)
+		return rc;
+	if (len == 0 || off > INT64_MAX || len > INT64_MAX)
+		return -EINVAL;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+		return -EOPNOTSUPP;
+	if (off + len > DAXFS_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (fs->opts.read_only)
+		return -EROFS;
+	uint64_t end = off + len;
+	pthread_rwlock_wrlock(&im->lock);
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		uint64_t size = im->di->size;
+		rc = punch(fs, im, off, end < size || (mode & FALLOC_FL_ZERO_RANGE) ? end : size);
+	} else {
+		rc = preallocate(fs, im, off, end);
+	}
+	if (!rc && !(mode & FALLOC_FL_KEEP_SIZE) && end > im->di->size)
+		pool_store8(&fs->pool, &im->di->size, end);
+	if (!rc)
+		touch_data(fs, im->di);
+	pthread_rwlock_unlock(&im->lock);
+	return rc;
+}

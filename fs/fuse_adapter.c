@@ -1,0 +1,839 @@
+// SPDX-License-Identifier: MIT
+/*
+ * FUSE low-level adapter for daxfs.  Every callback converts its arguments,
+ * makes one call into the core and replies; the filesystem itself lives in the
+ * core.  FUSE inode numbers are the pool's inode numbers.
+ */
+#define FUSE_USE_VERSION 34
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include <fuse_lowlevel.h>
+
+#include "daxfs.h"
+#include "fuse_adapter.h"
+#include "pmem/format.h"
+
+_Static_assert(DAXFS_ROOT_INO == FUSE_ROOT_ID, "the root inode numbers must agree");
+
+/* The daemon is the only writer of the pool, so the kernel's view only goes
+ * stale through its own requests; one second bounds the damage of a bug. */
+#define DAXFS_FUSE_TIMEOUT 1.0
+#define DAXFS_FUSE_MAX_WRITE (1u << 20)
+
+struct inval_req {
+	struct inval_req *next;
+	uint64_t ino;
+	uint64_t off;
+	uint64_t len; /* 0: to end of file */
+};
+
+struct inval_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct inval_req *head, *tail;
+	struct fuse_session *se;
+	pthread_t thread;
+	bool started; /* the thread exists and must be joined */
+	bool running; /* requests are accepted and sent */
+	bool warned_nomem;
+};
+
+struct daxfs_fuse {
+	struct daxfs *fs;
+	struct inval_queue inval;
+};
+
+static struct daxfs *req_fs(fuse_req_t req)
+{
+	struct daxfs_fuse *df = fuse_req_userdata(req);
+
+	return df->fs;
+}
+
+static void req_cred(fuse_req_t req, struct daxfs_cred *cr)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	cr->uid = ctx->uid;
+	cr->gid = ctx->gid;
+}
+
+static void reply_status(fuse_req_t req, long rc)
+{
+	fuse_reply_err(req, rc < 0 ? (int)-rc : 0);
+}
+
+static void fill_entry(struct fuse_entry_param *e, const struct daxfs_attr *a)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = a->ino;
+	e->generation = a->generation;
+	daxfs_attr_to_stat(a, &e->attr);
+	e->attr_timeout = DAXFS_FUSE_TIMEOUT;
+	e->entry_timeout = DAXFS_FUSE_TIMEOUT;
+}
+
+/* For lookup and every creating call: the core has taken one lookup reference
+ * for the kernel.  If the reply cannot be delivered (the request was
+ * interrupted) the kernel will never forget it, so drop it here. */
+static void reply_entry(fuse_req_t req, int rc, const struct daxfs_attr *a)
+{
+	struct fuse_entry_param e;
+
+	if (rc < 0) {
+		reply_status(req, rc);
+		return;
+	}
+	fill_entry(&e, a);
+	if (fuse_reply_entry(req, &e) != 0)
+		daxfs_forget(req_fs(req), a->ino, 1);
+}
+
+static void reply_attr(fuse_req_t req, int rc, const struct daxfs_attr *a)
+{
+	struct stat st;
+
+	if (rc < 0) {
+		reply_status(req, rc);
+		return;
+	}
+	daxfs_attr_to_stat(a, &st);
+	fuse_reply_attr(req, &st, DAXFS_FUSE_TIMEOUT);
+}
+
+/* ---- Page-cache invalidation ------------------------------------------------
+ *
+ * The core asks for invalidations from inside request handlers.  Notifying the
+ * kernel there can deadlock: the kernel locks the pages it drops, and a page
+ * may be locked by a read that waits for a reply from this very daemon.  So
+ * requests are queued and one thread sends them.
+ */
+
+static uint64_t range_end(uint64_t off, uint64_t len)
+{
+	if (len == 0 || len > UINT64_MAX - off)
+		return UINT64_MAX;
+	return off + len;
+}
+
+/* Widens r to also cover [off, off + len); dropping more pages than needed is
+ * harmless, and it keeps a burst on one file to one notification. */
+static void inval_merge(struct inval_req *r, uint64_t off, uint64_t len)
+{
+	uint64_t end = range_end(r->off, r->len);
+	uint64_t nend = range_end(off, len);
+
+	if (off < r->off)
+		r->off = off;
+	if (nend > end)
+		end = nend;
+	r->len = end == UINT64_MAX ? 0 : end - r->off;
+}
+
+static void inval_range(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct inval_queue *q = ctx;
+	struct inval_req *r;
+
+	pthread_mutex_lock(&q->lock);
+	/* Not running: no session yet, or the kernel's cache is going away. */
+	if (!q->running)
+		goto out;
+	if (q->tail && q->tail->ino == ino) {
+		inval_merge(q->tail, off, len);
+		goto out;
+	}
+	r = malloc(sizeof(*r));
+	if (!r) {
+		if (!q->warned_nomem)
+			fuse_log(FUSE_LOG_ERR, "daxfs: out of memory, dropping page-cache invalidations\n");
+		q->warned_nomem = true;
+		goto out;
+	}
+	*r = (struct inval_req){ .ino = ino, .off = off, .len = len };
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+	pthread_cond_signal(&q->wake);
+out:
+	pthread_mutex_unlock(&q->lock);
+}
+
+static void inval_send(struct fuse_session *se, const struct inval_req *r, bool *warned)
+{
+	off_t len = r->len > INT64_MAX ? 0 : (off_t)r->len;
+	int rc;
+
+	/* Nothing can be cached beyond the largest file offset. */
+	if (r->off > INT64_MAX)
+		return;
+	rc = fuse_lowlevel_notify_inval_inode(se, r->ino, (off_t)r->off, len);
+	switch (rc) {
+	case 0:
+	case -ENOENT: /* the kernel holds no inode, hence no pages */
+	case -ENOTCONN: /* the connection is gone and its cache with it */
+	case -ENODEV:
+	case -EBADF:
+		return;
+	}
+	if (!*warned)
+		fuse_log(FUSE_LOG_WARNING,
+			 "daxfs: cannot invalidate cached pages of inode %llu: %s (not reported again)\n",
+			 (unsigned long long)r->ino, strerror(-rc));
+	*warned = true;
+}
+
+static void inval_drop_all(struct inval_queue *q)
+{
+	struct inval_req *r, *next;
+
+	for (r = q->head; r; r = next) {
+		next = r->next;
+		free(r);
+	}
+	q->head = q->tail = NULL;
+}
+
+static void *inval_thread(void *arg)
+{
+	struct inval_queue *q = arg;
+	struct inval_req *r;
+	bool warned = false;
+
+	for (;;) {
+		pthread_mutex_lock(&q->lock);
+		while (q->running && !q->head)
+			pthread_cond_wait(&q->wake, &q->lock);
+		if (!q->running) {
+			pthread_mutex_unlock(&q->lock);
+			return NULL;
+		}
+		r = q->head;
+		q->head = r->next;
+		if (!q->head)
+			q->tail = NULL;
+		pthread_mutex_unlock(&q->lock);
+
+		inval_send(q->se, r, &warned);
+		free(r);
+	}
+}
+
+int daxfs_fuse_inval_start(struct daxfs_fuse *df, struct fuse_session *se)
+{
+	struct inval_queue *q = &df->inval;
+	sigset_t stop, old;
+	int rc;
+
+	/* A stop signal must reach a thread that notices it (the session loop);
+	 * one taken by this thread would leave the loop running.  The new thread
+	 * inherits the blocked mask. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+
+	pthread_mutex_lock(&q->lock);
+	q->se = se;
+	q->running = true;
+	rc = pthread_create(&q->thread, NULL, inval_thread, q);
+	if (rc)
+		q->running = false;
+	else
+		q->started = true;
+	pthread_mutex_unlock(&q->lock);
+
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -rc;
+}
+
+void daxfs_fuse_inval_quiesce(struct daxfs_fuse *df)
+{
+	struct inval_queue *q = &df->inval;
+
+	pthread_mutex_lock(&q->lock);
+	q->running = false;
+	inval_drop_all(q);
+	pthread_cond_broadcast(&q->wake);
+	pthread_mutex_unlock(&q->lock);
+}
+
+void daxfs_fuse_inval_join(struct daxfs_fuse *df)
+{
+	struct inval_queue *q = &df->inval;
+
+	daxfs_fuse_inval_quiesce(df);
+	if (q->started)
+		pthread_join(q->thread, NULL);
+	q->started = false;
+}
+
+/* ---- Session ---------------------------------------------------------------- */
+
+static void dx_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+
+	/* libfuse has already lowered max_write to what the kernel and its own
+	 * buffers take, so it may only be lowered further. */
+	if (conn->max_write > DAXFS_FUSE_MAX_WRITE)
+		conn->max_write = DAXFS_FUSE_MAX_WRITE;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/*
+	 * No writeback cache: the core persists each write before replying.
+	 * No export support: inode numbers are reused with a new generation and
+	 * "." and ".." are not looked up.  No atomic O_TRUNC and no KILLPRIV:
+	 * the kernel then truncates and clears set-id bits through setattr, so
+	 * the core's open and write need not.
+	 */
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT |
+			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV);
+	conn->time_gran = 1;
+}
+
+/* The kernel is done with the connection; the core is unmounted by the daemon
+ * once the session is gone. */
+static void dx_destroy(void *userdata)
+{
+	struct daxfs_fuse *df = userdata;
+
+	daxfs_fuse_inval_quiesce(df);
+}
+
+/* ---- Names and inodes --------------------------------------------------------- */
+
+static void dx_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	struct daxfs_attr a;
+	int rc;
+
+	rc = daxfs_lookup(req_fs(req), parent, name, &a);
+	if (rc != -ENOENT) {
+		reply_entry(req, rc, &a);
+		return;
+	}
+	/* A negative entry: the kernel caches the absence like any dentry. */
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = DAXFS_FUSE_TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+static void dx_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	daxfs_forget(req_fs(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void dx_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct daxfs *fs = req_fs(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		daxfs_forget(fs, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void dx_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct daxfs_attr a;
+	int rc;
+
+	(void)fi;
+	rc = daxfs_getattr(req_fs(req), ino, &a);
+	reply_attr(req, rc, &a);
+}
+
+static const struct {
+	int fuse;
+	unsigned daxfs;
+} setattr_bits[] = {
+	{ FUSE_SET_ATTR_MODE, DAXFS_SET_MODE },
+	{ FUSE_SET_ATTR_UID, DAXFS_SET_UID },
+	{ FUSE_SET_ATTR_GID, DAXFS_SET_GID },
+	{ FUSE_SET_ATTR_SIZE, DAXFS_SET_SIZE },
+	{ FUSE_SET_ATTR_ATIME, DAXFS_SET_ATIME },
+	{ FUSE_SET_ATTR_MTIME, DAXFS_SET_MTIME },
+	{ FUSE_SET_ATTR_ATIME_NOW, DAXFS_SET_ATIME_NOW },
+	{ FUSE_SET_ATTR_MTIME_NOW, DAXFS_SET_MTIME_NOW },
+	{ FUSE_SET_ATTR_CTIME, DAXFS_SET_CTIME },
+};
+
+static void dx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct daxfs_setattr sa = {
+		.mode = attr->st_mode,
+		.uid = attr->st_uid,
+		.gid = attr->st_gid,
+		.size = (uint64_t)attr->st_size,
+		.atime = attr->st_atim,
+		.mtime = attr->st_mtim,
+		.ctime = attr->st_ctim,
+	};
+	struct daxfs_attr a;
+	size_t i;
+	int rc;
+
+	(void)fi;
+	for (i = 0; i < sizeof(setattr_bits) / sizeof(setattr_bits[0]); i++)
+		if (to_set & setattr_bits[i].fuse)
+			sa.valid |= setattr_bits[i].daxfs;
+	rc = daxfs_setattr(req_fs(req), ino, &sa, &a);
+	reply_attr(req, rc, &a);
+}
+
+static void dx_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[DAXFS_SYMLINK_MAX + 1];
+	ssize_t n;
+
+	n = daxfs_readlink(req_fs(req), ino, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		reply_status(req, n);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+static void dx_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	struct daxfs_cred cr;
+	struct daxfs_attr a;
+	int rc;
+
+	req_cred(req, &cr);
+	rc = daxfs_mknod(req_fs(req), &cr, parent, name, mode, rdev, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void dx_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct daxfs_cred cr;
+	struct daxfs_attr a;
+	int rc;
+
+	req_cred(req, &cr);
+	rc = daxfs_mkdir(req_fs(req), &cr, parent, name, mode, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void dx_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct daxfs_cred cr;
+	struct daxfs_attr a;
+	int rc;
+
+	req_cred(req, &cr);
+	rc = daxfs_symlink(req_fs(req), &cr, parent, name, target, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void dx_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct daxfs_attr a;
+	int rc;
+
+	rc = daxfs_link(req_fs(req), ino, newparent, newname, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void dx_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_status(req, daxfs_unlink(req_fs(req), parent, name));
+}
+
+static void dx_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_status(req, daxfs_rmdir(req_fs(req), parent, name));
+}
+
+static void dx_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	reply_status(req, daxfs_rename(req_fs(req), parent, name, newparent, newname, flags));
+}
+
+/* ---- Files -------------------------------------------------------------------- */
+
+/* Not direct_io: a shared writable mmap needs the kernel page cache.  Not
+ * keep_cache: a fresh open should not trust pages cached before it. */
+static void set_open_flags(struct fuse_file_info *fi)
+{
+	fi->direct_io = 0;
+	fi->keep_cache = 0;
+}
+
+static void dx_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct daxfs *fs = req_fs(req);
+	int rc;
+
+	rc = daxfs_open(fs, ino, fi->flags);
+	if (rc < 0) {
+		reply_status(req, rc);
+		return;
+	}
+	set_open_flags(fi);
+	/* An interrupted open is never released by the kernel. */
+	if (fuse_reply_open(req, fi) != 0)
+		daxfs_release(fs, ino);
+}
+
+static void dx_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct daxfs *fs = req_fs(req);
+	struct fuse_entry_param e;
+	struct daxfs_cred cr;
+	struct daxfs_attr a;
+	int rc;
+
+	req_cred(req, &cr);
+	rc = daxfs_mknod(fs, &cr, parent, name, S_IFREG | (mode & ~S_IFMT), 0, &a);
+	if (rc < 0)
+		goto err;
+	rc = daxfs_open(fs, a.ino, fi->flags);
+	if (rc < 0)
+		goto err_forget;
+
+	fill_entry(&e, &a);
+	set_open_flags(fi);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		daxfs_release(fs, a.ino);
+		daxfs_forget(fs, a.ino, 1);
+	}
+	return;
+
+err_forget:
+	daxfs_forget(fs, a.ino, 1);
+err:
+	reply_status(req, rc);
+}
+
+static void dx_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct daxfs_read_ctx ctx;
+	ssize_t n;
+
+	(void)fi;
+	n = daxfs_read_map(req_fs(req), ino, (uint64_t)off, size, &ctx);
+	if (n < 0) {
+		reply_status(req, n);
+		return;
+	}
+	/* The iovecs point into pool blocks.  Their references are held until the
+	 * kernel has copied the reply, so a concurrent truncate cannot hand the
+	 * blocks to another file while they are being sent. */
+	fuse_reply_iov(req, ctx.iov, ctx.niov);
+	daxfs_read_done(&ctx);
+}
+
+static void dx_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	ssize_t n;
+
+	n = daxfs_write(req_fs(req), ino, buf, size, (uint64_t)off, (fi->flags & O_APPEND) != 0);
+	if (n < 0) {
+		reply_status(req, n);
+		return;
+	}
+	fuse_reply_write(req, (size_t)n);
+}
+
+/* Writes are persistent when they are acknowledged: nothing to flush. */
+static void dx_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void dx_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)fi;
+	daxfs_release(req_fs(req), ino);
+	fuse_reply_err(req, 0);
+}
+
+static void dx_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	reply_status(req, daxfs_fsync(req_fs(req), ino));
+}
+
+static void dx_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_status(req, daxfs_fallocate(req_fs(req), ino, mode, (uint64_t)offset,
+					  (uint64_t)length));
+}
+
+/* ---- Directories -------------------------------------------------------------- */
+
+/* Directory handles carry no state: readdir offsets are the core's stable
+ * cookies, and the kernel's lookup reference keeps an open directory alive. */
+static void dx_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_open(req, fi);
+}
+
+static void dx_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void dx_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	reply_status(req, daxfs_fsync(req_fs(req), ino));
+}
+
+struct dir_buf {
+	fuse_req_t req;
+	bool plus;
+	char *buf;
+	size_t size;
+	size_t used;
+	/* readdirplus: inodes whose lookup reference travels in buf */
+	uint64_t *held;
+	size_t nheld;
+	size_t maxheld;
+};
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static size_t dir_add_plus(struct dir_buf *db, const char *name, const struct daxfs_attr *attr,
+			   uint64_t next_off)
+{
+	struct fuse_entry_param e;
+
+	fill_entry(&e, attr);
+	/* The core takes no reference for "." and ".."; node id 0 tells the
+	 * kernel not to account one either. */
+	if (is_dot_or_dotdot(name))
+		e.ino = 0;
+	return fuse_add_direntry_plus(db->req, db->buf + db->used, db->size - db->used, name, &e,
+				      (off_t)next_off);
+}
+
+static size_t dir_add(struct dir_buf *db, const char *name, const struct daxfs_attr *attr,
+		      uint64_t next_off)
+{
+	struct stat st;
+
+	daxfs_attr_to_stat(attr, &st);
+	return fuse_add_direntry(db->req, db->buf + db->used, db->size - db->used, name, &st,
+				 (off_t)next_off);
+}
+
+/* Returns non-zero when the entry did not fit; the core then stops and, for
+ * readdirplus, keeps no reference for the refused entry. */
+static int dir_fill(void *ctx, const char *name, const struct daxfs_attr *attr, uint64_t next_off)
+{
+	struct dir_buf *db = ctx;
+	bool counted = db->plus && !is_dot_or_dotdot(name);
+	size_t len;
+
+	if (counted && db->nheld == db->maxheld)
+		return 1;
+	if (db->plus)
+		len = dir_add_plus(db, name, attr, next_off);
+	else
+		len = dir_add(db, name, attr, next_off);
+	if (len > db->size - db->used)
+		return 1;
+	db->used += len;
+	if (counted)
+		db->held[db->nheld++] = attr->ino;
+	return 0;
+}
+
+static int dir_buf_init(struct dir_buf *db, fuse_req_t req, size_t size, bool plus)
+{
+	size_t min_entry;
+
+	*db = (struct dir_buf){ .req = req, .plus = plus, .size = size };
+	db->buf = malloc(size ? size : 1);
+	if (!db->buf)
+		return -ENOMEM;
+	if (!plus)
+		return 0;
+	/* Bounded by the smallest entry: a one-character name. */
+	min_entry = fuse_add_direntry_plus(req, NULL, 0, "x", NULL, 0);
+	db->maxheld = size / min_entry + 1;
+	db->held = calloc(db->maxheld, sizeof(*db->held));
+	if (!db->held) {
+		free(db->buf);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct daxfs *fs = req_fs(req);
+	struct dir_buf db;
+	size_t i;
+	int rc;
+
+	rc = dir_buf_init(&db, req, size, plus);
+	if (rc < 0) {
+		reply_status(req, rc);
+		return;
+	}
+	rc = daxfs_readdir(fs, ino, (uint64_t)off, plus, dir_fill, &db);
+	/* Entries already in the buffer may carry lookup references, so a
+	 * failure part-way is only reported when nothing was collected. */
+	if (rc < 0 && db.used == 0) {
+		reply_status(req, rc);
+		goto out;
+	}
+	if (fuse_reply_buf(req, db.buf, db.used) != 0)
+		for (i = 0; i < db.nheld; i++)
+			daxfs_forget(fs, db.held[i], 1);
+out:
+	free(db.held);
+	free(db.buf);
+}
+
+static void dx_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
+}
+
+static void dx_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
+}
+
+static void dx_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct daxfs_statfs s;
+	struct statvfs st;
+	int rc;
+
+	(void)ino;
+	rc = daxfs_statfs(req_fs(req), &s);
+	if (rc < 0) {
+		reply_status(req, rc);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	st.f_bsize = s.block_size;
+	st.f_frsize = s.block_size;
+	st.f_blocks = s.total_blocks;
+	st.f_bfree = s.free_blocks;
+	st.f_bavail = s.free_blocks;
+	st.f_files = s.total_inodes;
+	st.f_ffree = s.free_inodes;
+	st.f_favail = s.free_inodes;
+	st.f_namemax = s.name_max;
+	fuse_reply_statfs(req, &st);
+}
+
+const struct fuse_lowlevel_ops daxfs_fuse_ops = {
+	.init = dx_init,
+	.destroy = dx_destroy,
+	.lookup = dx_lookup,
+	.forget = dx_forget,
+	.forget_multi = dx_forget_multi,
+	.getattr = dx_getattr,
+	.setattr = dx_setattr,
+	.readlink = dx_readlink,
+	.mknod = dx_mknod,
+	.mkdir = dx_mkdir,
+	.unlink = dx_unlink,
+	.rmdir = dx_rmdir,
+	.symlink = dx_symlink,
+	.rename = dx_rename,
+	.link = dx_link,
+	.open = dx_open,
+	.read = dx_read,
+	.write = dx_write,
+	.flush = dx_flush,
+	.release = dx_release,
+	.fsync = dx_fsync,
+	.opendir = dx_opendir,
+	.readdir = dx_readdir,
+	.readdirplus = dx_readdirplus,
+	.releasedir = dx_releasedir,
+	.fsyncdir = dx_fsyncdir,
+	.statfs = dx_statfs,
+	.create = dx_create,
+	.fallocate = dx_fallocate,
+};
+
+/* ---- Lifetime ----------------------------------------------------------------- */
+
+struct daxfs_fuse *daxfs_fuse_new(void)
+{
+	struct daxfs_fuse *df = calloc(1, sizeof(*df));
+
+	if (!df)
+		return NULL;
+	if (pthread_mutex_init(&df->inval.lock, NULL))
+		goto err_free;
+	if (pthread_cond_init(&df->inval.wake, NULL))
+		goto err_mutex;
+	return df;
+
+err_mutex:
+	pthread_mutex_destroy(&df->inval.lock);
+err_free:
+	free(df);
+	return NULL;
+}
+
+void daxfs_fuse_free(struct daxfs_fuse *df)
+{
+	if (!df)
+		return;
+	inval_drop_all(&df->inval);
+	pthread_cond_destroy(&df->inval.wake);
+	pthread_mutex_destroy(&df->inval.lock);
+	free(df);
+}
+
+void daxfs_fuse_hook_inval(struct daxfs_fuse *df, struct daxfs_mount_opts *opts)
+{
+	opts->inval_range = inval_range;
+	opts->inval_ctx = &df->inval;
+}
+
+void daxfs_fuse_attach(struct daxfs_fuse *df, struct daxfs *fs)
+{
+	df->fs = fs;
+}

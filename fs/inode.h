@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inodes: the DRAM cache of struct inode_mem, inode number allocation, the
+ * orphan list, and eviction.  An inode is evicted (its blocks go through the
+ * removal protocol and its number is freed) when it has no links, no open
+ * handles and no lookup references left.
+ */
+#ifndef DAXFS_INODE_H
+#define DAXFS_INODE_H
+
+#include "super.h"
+
+/* NULL if ino is out of range or the inode is free. */
+struct inode_mem *inode_get(struct daxfs *fs, uint64_t ino);
+int inode_cache_init(struct daxfs *fs);
+void inode_cache_destroy(struct daxfs *fs);
+
+/* Free inode numbers: built at mount, taken by create. */
+int inode_numbers_init(struct daxfs *fs);
+int inode_number_take(struct daxfs *fs, uint64_t *ino);
+void inode_number_give(struct daxfs *fs, uint64_t ino);
+uint64_t inode_numbers_free(struct daxfs *fs);
+
+void inode_attr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *a);
+unsigned char inode_dtype(uint32_t mode);
+
+/* Orphan list, inside a transaction. */
+void orphan_add(struct daxfs *fs, struct tx *tx, uint64_t ino);
+void orphan_remove(struct daxfs *fs, struct tx *tx, uint64_t ino);
+
+/* Drops references; evicts the inode if nothing holds it any more.  Called
+ * without im->lock held. */
+void inode_unref(struct daxfs *fs, struct inode_mem *im, uint64_t nlookup, uint64_t nopen);
+/* Evicts if unlinked and unreferenced; called without im->lock. */
+void inode_evict_if_unused(struct daxfs *fs, struct inode_mem *im);
+/* Evicts an unlinked inode nobody can reach (recovery of orphans). */
+int inode_evict(struct daxfs *fs, struct inode_mem *im);
+
+#endif

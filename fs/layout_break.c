@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+#include "layout_break.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "block_map.h"
+
+static void break_layouts(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
+			  unsigned flags)
+{
+	if (!(flags & LAYOUT_INVAL) || !fs->opts.inval_range)
+		return;
+	uint64_t off = first * DAXFS_BLOCK_SIZE;
+	uint64_t len = last == UINT64_MAX ? 0 : (last - first + 1) * DAXFS_BLOCK_SIZE;
+	fs->opts.inval_range(fs->opts.inval_ctx, im->ino, off, len);
+}
+
+static int untrack(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
+		   struct block_list *data, struct block_list *index)
+{
+	struct pfn_table *t = fs_pfns(fs);
+	int rc = bmap_remove(fs, im->di, first, last, data, index);
+
+	for (size_t i = 0; i < data->n; i++)
+		pfn_untrack(t, data->blk[i] - fs->alloc.data_start);
+	uint64_t gone = data->n + index->n;
+	if (gone)
+		pool_store8(&fs->pool, &im->di->blocks,
+			    im->di->blocks > gone ? im->di->blocks - gone : 0);
+	return rc;
+}
+
+static void free_untracked(struct daxfs *fs, uint64_t blk)
+{
+	if (pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_UNTRACKED, PFN_FREE, 0,
+			   0) == 0)
+		block_alloc_put(&fs->alloc, blk);
+}
+
+static void defer(struct daxfs *fs, uint64_t blk)
+{
+	uint64_t pfn = blk - fs->alloc.data_start;
+
+	pthread_mutex_lock(&fs->deferred_lock);
+	if (fs->ndeferred == fs->deferred_cap) {
+		size_t cap = fs->deferred_cap ? fs->deferred_cap * 2 : 64;
+		uint64_t *n = realloc(fs->deferred, cap * sizeof(*n));
+		if (n) {
+			fs->deferred = n;
+			fs->deferred_cap = cap;
+		}
+	}
+	/* If the list cannot grow, the block is still handed to its last put;
+	 * only the retry backstop loses sight of it. */
+	if (fs->ndeferred < fs->deferred_cap)
+		fs->deferred[fs->ndeferred++] = pfn;
+	pthread_mutex_unlock(&fs->deferred_lock);
+	if (!pfn_defer(fs_pfns(fs), pfn))
+		free_untracked(fs, blk);
+}
+
+static void deadline_after(struct timespec *ts, unsigned sec)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += sec;
+}
+
+/* Step 4.  Locking: im->lock is held exclusive on entry and on return; it is
+ * dropped around every sleep, because the blocks are no longer reachable
+ * through the inode and other operations on it may proceed meanwhile. */
+static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_list *data,
+			  unsigned flags)
+{
+	struct pfn_table *t = fs_pfns(fs);
+	unsigned timeout = fs->opts.break_timeout_sec ? fs->opts.break_timeout_sec : 30;
+	bool deferred_mode = fs->opts.layout_wait == DAXFS_LAYOUT_WAIT_DEFERRED;
+	struct timespec deadline;
+	bool timed_out = false;
+
+	deadline_after(&deadline, timeout);
+	for (size_t i = 0; i < data->n; i++) {
+		uint64_t blk = data->blk[i], pfn = blk - fs->alloc.data_start;
+		if (!pfn_word_idle(atomic_load(&t->entries[pfn].word))) {
+			if (!(flags & LAYOUT_FINAL) &&
+			    (deferred_mode || timed_out || (flags & LAYOUT_NOWAIT))) {
+				defer(fs, blk);
+				continue;
+			}
+			pthread_rwlock_unlock(&im->lock);
+			int rc = pfn_wait_idle(t, pfn, (flags & LAYOUT_FINAL) ? NULL : &deadline);
+			pthread_rwlock_wrlock(&im->lock);
+			if (rc == -ETIMEDOUT) {
+				timed_out = true;
+				defer(fs, blk);
+				continue;
+			}
+		}
+		free_untracked(fs, blk);
+	}
+}
+
+int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
+		  unsigned flags)
+{
+	struct block_list data = { 0 }, index = { 0 };
+	int rc;
+
+	break_layouts(fs, im, first, last, flags);
+	rc = untrack(fs, im, first, last, &data, &index);
+	if (data.n || index.n)
+		synchronize_rcu();
+	wait_and_free(fs, im, &data, flags);
+	for (size_t i = 0; i < index.n; i++)
+		fs_block_free_allocated(fs, index.blk[i]);
+	block_list_free(&data);
+	block_list_free(&index);
+	return rc;
+}
+
+int deferred_init(struct daxfs *fs)
+{
+	pthread_mutex_init(&fs->deferred_lock, NULL);
+	fs->deferred = NULL;
+	fs->ndeferred = fs->deferred_cap = 0;
+	return 0;
+}
+
+void deferred_destroy(struct daxfs *fs)
+{
+	pthread_mutex_destroy(&fs->deferred_lock);
+	free(fs->deferred);
+	fs->deferred = NULL;
+}
+
+uint64_t deferred_length(struct daxfs *fs)
+{
+	pthread_mutex_lock(&fs->deferred_lock);
+	uint64_t n = fs->ndeferred;
+	pthread_mutex_unlock(&fs->deferred_lock);
+	return n;
+}
+
+/* Drops entries that are free now; frees idle ones whose put was missed. */
+void deferred_retry(struct daxfs *fs)
+{
+	struct pfn_table *t = fs_pfns(fs);
+
+	pthread_mutex_lock(&fs->deferred_lock);
+	for (size_t i = 0; i < fs->ndeferred;) {
+		uint64_t pfn = fs->deferred[i];
+		uint64_t w = atomic_load(&t->entries[pfn].word);
+		if (pfn_word_state(w) == PFN_UNTRACKED && pfn_word_idle(w))
+			pfn_became_idle(t, pfn, w);
+		w = atomic_load(&t->entries[pfn].word);
+		if (pfn_word_state(w) != PFN_UNTRACKED)
+			fs->deferred[i] = fs->deferred[--fs->ndeferred];
+		else
+			i++;
+	}
+	pthread_mutex_unlock(&fs->deferred_lock);
+}
+
+uint64_t deferred_drain(struct daxfs *fs, double *seconds)
+{
+	struct pfn_table *t = fs_pfns(fs);
+	struct timespec a, b;
+	uint64_t waited = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (;;) {
+		deferred_retry(fs);
+		pthread_mutex_lock(&fs->deferred_lock);
+		uint64_t pfn = fs->ndeferred ? fs->deferred[0] : UINT64_MAX;
+		pthread_mutex_unlock(&fs->deferred_lock);
+		if (pfn == UINT64_MAX)
+			break;
+		waited++;
+		pfn_wait_idle(t, pfn, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	*seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	return waited;
+}

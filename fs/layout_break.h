@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one protocol every path that removes blocks from a file goes through
+ * (truncate, punch hole, zero range, eviction, unmount):
+ *
+ *   1. break layouts: drop what caches the range (kernel page cache);
+ *   2. untrack: clear the range from the block map (persistently) and move
+ *      its pfns to UNTRACKED, so no new reference can be taken;
+ *   3. wait for an RCU grace period, so no reader still walks an index
+ *      block or holds a pointer found before step 2 without a reference;
+ *   4. wait until references and pins are zero (sleeping, woken by the
+ *      last put), dropping the inode lock while asleep;
+ *   5. free the blocks.
+ *
+ * Untracking comes before the wait because references are taken without
+ * any lock: waiting for idle while still tracked would let a new reference
+ * slip in between the wait and the free.
+ */
+#ifndef DAXFS_LAYOUT_BREAK_H
+#define DAXFS_LAYOUT_BREAK_H
+
+#include "super.h"
+
+#define LAYOUT_NOWAIT 0x1u /* never sleep: busy blocks go to the deferred queue */
+#define LAYOUT_FINAL 0x2u /* eviction/unmount: wait without timeout */
+#define LAYOUT_INVAL 0x4u /* the kernel still caches the range: invalidate it */
+
+/* Removes file blocks [first, last] (last = UINT64_MAX: to the end).
+ * Locking: the caller holds im->lock exclusive; it is dropped and retaken
+ * while waiting, so the caller must revalidate anything it read before. */
+int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
+		  unsigned flags);
+
+/* Deferred queue: busy blocks whose remover did not wait for them. */
+int deferred_init(struct daxfs *fs);
+void deferred_destroy(struct daxfs *fs);
+uint64_t deferred_length(struct daxfs *fs);
+/* Frees entries whose last put was missed; the retry timer calls this. */
+void deferred_retry(struct daxfs *fs);
+/* Waits for every deferred block (unmount); returns how many it waited on. */
+uint64_t deferred_drain(struct daxfs *fs, double *seconds);
+
+#endif

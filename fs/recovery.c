@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+#include "recovery.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_map.h"
+#include "inode.h"
+
+struct scan_ctx {
+	struct daxfs *fs;
+	uint64_t ino;
+	uint32_t gen;
+	uint64_t *seen; /* bitmap of data blocks reached */
+	uint64_t dup_blk;
+	uint64_t count;
+};
+
+static int mark(void *p, uint64_t index, uint64_t blk, bool is_index)
+{
+	struct scan_ctx *c = p;
+	uint64_t pfn = blk - c->fs->alloc.data_start;
+
+	if (c->seen[pfn / 64] & (1ULL << (pfn % 64))) {
+		c->dup_blk = blk;
+		return -EUCLEAN;
+	}
+	c->seen[pfn / 64] |= 1ULL << (pfn % 64);
+	c->count++;
+	struct pfn_entry *e = &fs_pfns(c->fs)->entries[pfn];
+	uint64_t w = (uint64_t)(is_index ? PFN_ALLOCATED : PFN_TRACKED) << PFN_STATE_SHIFT;
+	if (!is_index) {
+		w |= (uint64_t)(c->gen & 0xffff) << PFN_GEN_SHIFT;
+		atomic_store_explicit(&e->owner, pfn_owner(c->ino, index), memory_order_relaxed);
+	}
+	atomic_store_explicit(&e->word, w, memory_order_relaxed);
+	return 0;
+}
+
+static bool valid_type(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+	case S_IFDIR:
+	case S_IFLNK:
+	case S_IFIFO:
+	case S_IFSOCK:
+	case S_IFCHR:
+	case S_IFBLK:
+		return true;
+	}
+	return false;
+}
+
+static bool all_zero(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Undoes a write cut short by a crash: nothing may exist past EOF. */
+static int trim_past_eof(struct daxfs *fs, struct daxfs_dinode *di, uint64_t *trimmed)
+{
+	struct block_list data = { 0 }, index = { 0 };
+	uint64_t first = (di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+
+	int rc = bmap_remove(fs, di, first, UINT64_MAX, &data, &index);
+	*trimmed += data.n + index.n;
+	if (data.n + index.n)
+		pool_store8(&fs->pool, &di->blocks, di->blocks - (data.n + index.n));
+	block_list_free(&data);
+	block_list_free(&index);
+	if (rc)
+		return rc;
+	if (di->size % DAXFS_BLOCK_SIZE) {
+		uint64_t blk = bmap_lookup(fs, di, di->size / DAXFS_BLOCK_SIZE);
+		uint64_t boff = di->size % DAXFS_BLOCK_SIZE;
+		char *p = blk ? pool_block(&fs->pool, blk) : NULL;
+		if (p && !all_zero(p + boff, DAXFS_BLOCK_SIZE - boff))
+			pool_memset_persist(&fs->pool, p + boff, 0, DAXFS_BLOCK_SIZE - boff);
+	}
+	return 0;
+}
+
+int recovery_scan(struct daxfs *fs, bool dirty, struct recovery_report *rep, char *err,
+		  size_t errlen)
+{
+	uint64_t nwords = (fs->alloc.nblocks + 63) / 64;
+	struct scan_ctx c = { .fs = fs, .seen = calloc(nwords, 8) };
+	int rc = 0;
+
+	if (!c.seen)
+		return -ENOMEM;
+	for (uint64_t ino = DAXFS_ROOT_INO; ino < fs->inode_count; ino++) {
+		struct daxfs_dinode *di = dinode(fs, ino);
+		if (!di->mode)
+			continue;
+		rep->inodes++;
+		if (!valid_type(di->mode) || di->size > DAXFS_MAX_FILE_SIZE) {
+			snprintf(err, errlen, "inode %llu is damaged (run fsck.daxfs)",
+				 (unsigned long long)ino);
+			rc = -EUCLEAN;
+			break;
+		}
+		if (dirty && !fs->pool.read_only && (rc = trim_past_eof(fs, di, &rep->trimmed)))
+			break;
+		c.ino = ino;
+		c.gen = di->generation;
+		c.count = 0;
+		rc = bmap_walk(fs, di, mark, &c);
+		if (rc) {
+			if (c.dup_blk)
+				snprintf(err, errlen,
+					 "block %llu is claimed twice (inode %llu); run fsck.daxfs",
+					 (unsigned long long)c.dup_blk, (unsigned long long)ino);
+			else
+				snprintf(err, errlen,
+					 "inode %llu has a block pointer out of range; run fsck.daxfs",
+					 (unsigned long long)ino);
+			break;
+		}
+		rep->blocks_in_use += c.count;
+		if (di->blocks != c.count && !fs->pool.read_only)
+			pool_store8(&fs->pool, &di->blocks, c.count);
+	}
+	if (!rc) {
+		if (fs->pool.read_only) {
+			/* Nothing may be written: the scan only confirms the bitmap
+			 * covers every reachable block. */
+			for (uint64_t w = 0; w < nwords; w++)
+				if (c.seen[w] & ~fs->alloc.bitmap[w])
+					rep->bitmap_fixed++;
+			atomic_store(&fs->alloc.nfree, fs->alloc.nblocks - rep->blocks_in_use);
+		} else {
+			rep->bitmap_fixed = block_alloc_replace(&fs->alloc, c.seen);
+		}
+	}
+	free(c.seen);
+	return rc;
+}
+
+int recovery_orphans(struct daxfs *fs, struct recovery_report *rep, char *err, size_t errlen)
+{
+	struct daxfs_state *st = pool_state(&fs->pool);
+
+	for (uint64_t n = 0; st->orphan_head; n++) {
+		uint64_t ino = st->orphan_head;
+		struct inode_mem *im = inode_get(fs, ino);
+		if (n >= fs->inode_count || !im || !(im->di->flags & DAXFS_INODE_ORPHAN)) {
+			snprintf(err, errlen, "orphan list is damaged at inode %llu (run fsck.daxfs)",
+				 (unsigned long long)ino);
+			return -EUCLEAN;
+		}
+		if (im->di->nlink) {
+			/* Linked again before the crash: it is no orphan. */
+			struct tx tx;
+			tx_begin(&fs->log, &tx);
+			orphan_remove(fs, &tx, ino);
+			tx_commit(&tx);
+			continue;
+		}
+		int rc = inode_evict(fs, im);
+		if (rc) {
+			snprintf(err, errlen, "cannot reclaim orphan inode %llu: %s",
+				 (unsigned long long)ino, strerror(-rc));
+			return rc;
+		}
+		rep->orphans++;
+	}
+	return 0;
+}

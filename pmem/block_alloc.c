@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+#include "block_alloc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORDS_PER_GROUP 512 /* 32768 blocks, 128 MiB */
+
+static uint64_t nwords_of(const struct block_alloc *ba)
+{
+	return (ba->nblocks + 63) / 64;
+}
+
+/* Bits past the last data block are kept set so the scan never returns
+ * them. */
+static uint64_t tail_mask(const struct block_alloc *ba)
+{
+	unsigned used = ba->nblocks % 64;
+
+	return used ? ~0ULL << used : 0;
+}
+
+static uint64_t count_free(const struct block_alloc *ba)
+{
+	uint64_t n = 0, nw = nwords_of(ba);
+
+	for (uint64_t w = 0; w < nw; w++) {
+		uint64_t v = ba->bitmap[w];
+		if (w == nw - 1)
+			v |= tail_mask(ba);
+		n += 64 - (uint64_t)__builtin_popcountll(v);
+	}
+	return n;
+}
+
+int block_alloc_init(struct block_alloc *ba, struct pool *pool)
+{
+	const struct daxfs_super *sb = pool_super(pool);
+	uint64_t nw;
+
+	ba->pool = pool;
+	ba->bitmap = pool_block(pool, sb->bitmap_start);
+	ba->data_start = sb->data_start;
+	ba->nblocks = sb->data_blocks;
+	nw = nwords_of(ba);
+	ba->ngroups = (unsigned)((nw + WORDS_PER_GROUP - 1) / WORDS_PER_GROUP);
+	ba->groups = calloc(ba->ngroups, sizeof(*ba->groups));
+	if (!ba->groups)
+		return -ENOMEM;
+	for (unsigned g = 0; g < ba->ngroups; g++) {
+		struct alloc_group *grp = &ba->groups[g];
+		pthread_mutex_init(&grp->lock, NULL);
+		grp->first_word = (uint64_t)g * WORDS_PER_GROUP;
+		grp->nwords = nw - grp->first_word < WORDS_PER_GROUP ? nw - grp->first_word
+								       : WORDS_PER_GROUP;
+	}
+	atomic_store(&ba->nfree, count_free(ba));
+	return 0;
+}
+
+void block_alloc_destroy(struct block_alloc *ba)
+{
+	for (unsigned g = 0; g < ba->ngroups; g++)
+		pthread_mutex_destroy(&ba->groups[g].lock);
+	free(ba->groups);
+	ba->groups = NULL;
+}
+
+static bool group_get(struct block_alloc *ba, struct alloc_group *grp, uint64_t *blk)
+{
+	uint64_t last = nwords_of(ba) - 1;
+
+	pthread_mutex_lock(&grp->lock);
+	for (uint64_t i = 0; i < grp->nwords; i++) {
+		uint64_t w = grp->first_word + (grp->cursor + i) % grp->nwords;
+		uint64_t v = __atomic_load_n(&ba->bitmap[w], __ATOMIC_RELAXED);
+		if (w == last)
+			v |= tail_mask(ba);
+		if (v == ~0ULL)
+			continue;
+		unsigned bit = (unsigned)__builtin_ctzll(~v);
+		__atomic_fetch_or(&ba->bitmap[w], 1ULL << bit, __ATOMIC_RELAXED);
+		pool_persist(ba->pool, &ba->bitmap[w], 8);
+		grp->cursor = w - grp->first_word;
+		pthread_mutex_unlock(&grp->lock);
+		*blk = ba->data_start + w * 64 + bit;
+		return true;
+	}
+	pthread_mutex_unlock(&grp->lock);
+	return false;
+}
+
+static unsigned home_group(const struct block_alloc *ba)
+{
+	static _Atomic unsigned next;
+	static __thread unsigned home = ~0u;
+
+	if (home == ~0u)
+		home = atomic_fetch_add(&next, 1);
+	return home % ba->ngroups;
+}
+
+int block_alloc_get(struct block_alloc *ba, uint64_t *blk)
+{
+	uint64_t n = atomic_load(&ba->nfree);
+
+	do {
+		if (n == 0)
+			return -ENOSPC;
+	} while (!atomic_compare_exchange_weak(&ba->nfree, &n, n - 1));
+
+	/* A reserved count guarantees some group has a free bit, but another
+	 * thread may take it first in the group we look at: keep scanning. */
+	unsigned g0 = home_group(ba);
+	for (;;) {
+		for (unsigned i = 0; i < ba->ngroups; i++)
+			if (group_get(ba, &ba->groups[(g0 + i) % ba->ngroups], blk))
+				return 0;
+	}
+}
+
+void block_alloc_put(struct block_alloc *ba, uint64_t blk)
+{
+	uint64_t i = blk - ba->data_start;
+
+	__atomic_fetch_and(&ba->bitmap[i / 64], ~(1ULL << (i % 64)), __ATOMIC_RELEASE);
+	pool_persist(ba->pool, &ba->bitmap[i / 64], 8);
+	atomic_fetch_add(&ba->nfree, 1);
+}
+
+bool block_alloc_test(const struct block_alloc *ba, uint64_t blk)
+{
+	uint64_t i = blk - ba->data_start;
+
+	return __atomic_load_n(&ba->bitmap[i / 64], __ATOMIC_RELAXED) & (1ULL << (i % 64));
+}
+
+uint64_t block_alloc_replace(struct block_alloc *ba, const uint64_t *bits)
+{
+	uint64_t changed = 0, nw = nwords_of(ba);
+
+	for (uint64_t w = 0; w < nw; w++) {
+		uint64_t want = bits[w];
+		if (w == nw - 1)
+			want &= ~tail_mask(ba);
+		if (ba->bitmap[w] == want)
+			continue;
+		changed += (uint64_t)__builtin_popcountll(ba->bitmap[w] ^ want);
+		ba->bitmap[w] = want;
+		pool_flush(ba->pool, &ba->bitmap[w], 8);
+	}
+	pool_drain(ba->pool);
+	atomic_store(&ba->nfree, count_free(ba));
+	return changed;
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpmem.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+uint32_t pool_super_checksum(const struct daxfs_super *sb)
+{
+	return crc32c(0, sb, offsetof(struct daxfs_super, checksum));
+}
+
+static uint64_t div_up(uint64_t a, uint64_t b)
+{
+	return (a + b - 1) / b;
+}
+
+const char *pool_check_super(const struct daxfs_super *sb, uint64_t file_size)
+{
+	if (sb->magic != DAXFS_MAGIC)
+		return "not a daxfs pool (no daxfs signature)";
+	if (sb->version != DAXFS_VERSION)
+		return "unsupported daxfs format version (this build reads version 1)";
+	if (sb->checksum != pool_super_checksum(sb))
+		return "superblock checksum mismatch (fsck.daxfs can restore it from the backup)";
+	if (sb->feature_incompat & ~DAXFS_FEATURE_INCOMPAT_SUPP)
+		return "pool uses incompatible features this build does not know";
+	if (sb->block_size != DAXFS_BLOCK_SIZE)
+		return "unsupported block size";
+	if (sb->inode_count < 2 || sb->inode_count > UINT32_MAX || sb->data_blocks == 0 ||
+	    sb->log_slots == 0 || sb->log_slots > DAXFS_LOG_SLOTS || sb->log_slot_blocks == 0 ||
+	    sb->log_start != DAXFS_FIRST_META_BLOCK ||
+	    sb->itable_start != sb->log_start + sb->log_slots * sb->log_slot_blocks ||
+	    sb->itable_blocks != div_up(sb->inode_count, DAXFS_INODES_PER_BLOCK) ||
+	    sb->bitmap_start != sb->itable_start + sb->itable_blocks ||
+	    sb->bitmap_blocks != div_up(sb->data_blocks, DAXFS_BLOCK_SIZE * 8ULL) ||
+	    sb->data_start != sb->bitmap_start + sb->bitmap_blocks ||
+	    sb->total_blocks != sb->data_start + sb->data_blocks ||
+	    sb->total_blocks > (UINT64_MAX >> (DAXFS_BLOCK_SHIFT + 2)))
+		return "superblock geometry is inconsistent";
+	if (sb->total_blocks * DAXFS_BLOCK_SIZE > file_size)
+		return "pool is shorter than its superblock says (truncated?)";
+	return NULL;
+}
+
+/* A sparse pool would let the daemon take SIGBUS the day the filesystem
+ * holding it fills up.  SEEK_HOLE cannot tell: ext4 reports fallocated
+ * (unwritten) extents as holes, so count the allocated bytes instead. */
+static int check_regular_file(const struct stat *st, uint64_t need, char *err, size_t errlen)
+{
+	uint64_t allocated = (uint64_t)st->st_blocks * 512;
+
+	if (allocated < need)
+		return fail(err, errlen, -EINVAL,
+			    "pool file is sparse (%llu of %llu bytes allocated); a pool must be "
+			    "fully allocated (re-create it with mkfs.daxfs)",
+			    (unsigned long long)allocated, (unsigned long long)need);
+	return 0;
+}
+
+static int take_lock(struct pool *p, int fd, unsigned flags, char *err, size_t errlen)
+{
+	int op = (flags & POOL_READ_ONLY) ? LOCK_SH : LOCK_EX;
+
+	if (flock(fd, op | LOCK_NB) == 0) {
+		p->lock_fd = fd;
+		return 0;
+	}
+	if (errno == EWOULDBLOCK)
+		return fail(err, errlen, -EBUSY,
+			    "%s is in use: it is already mounted or being checked", p->path);
+	return fail(err, errlen, -errno, "cannot lock %s: %s", p->path, strerror(errno));
+}
+
+/* Device DAX nodes cannot be read(); they are mapped before the superblock
+ * can be looked at. */
+static int map_device(struct pool *p, char *err, size_t errlen)
+{
+	size_t len;
+	int is_pmem;
+
+	p->base = pmem_map_file(p->path, 0, 0, 0, &len, &is_pmem);
+	if (!p->base)
+		return fail(err, errlen, -errno, "cannot map %s: %s", p->path, strerror(errno));
+	const char *why = pool_check_super(pool_super(p), len);
+	if (why) {
+		pmem_unmap(p->base, len);
+		p->base = NULL;
+		return fail(err, errlen, -EINVAL, "%s: %s", p->path, why);
+	}
+	p->size = pool_super(p)->total_blocks * DAXFS_BLOCK_SIZE;
+	p->is_pmem = is_pmem;
+	if (len > p->size)
+		pmem_unmap(p->base + p->size, len - p->size);
+	return 0;
+}
+
+static int map_file(struct pool *p, int fd, char *err, size_t errlen)
+{
+	struct daxfs_super sb;
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return fail(err, errlen, -errno, "cannot stat %s: %s", p->path, strerror(errno));
+	n = pread(fd, &sb, sizeof(sb), 0);
+	if (n != (ssize_t)sizeof(sb))
+		return fail(err, errlen, -EINVAL, "%s: too small to be a daxfs pool", p->path);
+	const char *why = pool_check_super(&sb, (uint64_t)st.st_size);
+	if (why)
+		return fail(err, errlen, -EINVAL, "%s: %s", p->path, why);
+	p->size = sb.total_blocks * DAXFS_BLOCK_SIZE;
+	int rc = check_regular_file(&st, p->size, err, errlen);
+	if (rc)
+		return rc;
+	if (p->read_only) {
+		p->base = mmap(NULL, p->size, PROT_READ, MAP_SHARED, fd, 0);
+		if (p->base == MAP_FAILED) {
+			p->base = NULL;
+			return fail(err, errlen, -errno, "cannot map %s: %s", p->path,
+				    strerror(errno));
+		}
+		p->is_pmem = false;
+		return 0;
+	}
+	size_t len;
+	int is_pmem;
+	p->base = pmem_map_file(p->path, 0, 0, 0, &len, &is_pmem);
+	if (!p->base)
+		return fail(err, errlen, -errno, "cannot map %s: %s", p->path, strerror(errno));
+	if (len < p->size) {
+		pmem_unmap(p->base, len);
+		p->base = NULL;
+		return fail(err, errlen, -EINVAL, "%s shrank while it was being opened", p->path);
+	}
+	if (len > p->size)
+		pmem_unmap(p->base + p->size, len - p->size);
+	p->is_pmem = is_pmem;
+	return 0;
+}
+
+int pool_open(struct pool *p, const char *path, unsigned flags, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, rc;
+
+	memset(p, 0, sizeof(*p));
+	p->lock_fd = -1;
+	p->read_only = flags & POOL_READ_ONLY;
+	if (!realpath(path, p->path))
+		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	fd = open(p->path, (p->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "cannot open %s: %s", p->path, strerror(errno));
+	if (flags & POOL_LOCK) {
+		rc = take_lock(p, fd, flags, err, errlen);
+		if (rc)
+			goto out_close;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = fail(err, errlen, -errno, "cannot stat %s: %s", p->path, strerror(errno));
+		goto out_close;
+	}
+	if (S_ISCHR(st.st_mode))
+		rc = p->read_only ? fail(err, errlen, -EINVAL, "read-only device DAX is not supported")
+				  : map_device(p, err, errlen);
+	else if (S_ISREG(st.st_mode))
+		rc = map_file(p, fd, err, errlen);
+	else
+		rc = fail(err, errlen, -EINVAL, "%s is neither a regular file nor a DAX device",
+			  p->path);
+	if (rc)
+		goto out_close;
+	if (p->lock_fd < 0)
+		close(fd);
+	return 0;
+
+out_close:
+	p->lock_fd = -1;
+	close(fd);
+	return rc;
+}
+
+void pool_close(struct pool *p)
+{
+	if (p->base)
+		munmap(p->base, p->size);
+	p->base = NULL;
+	if (p->lock_fd >= 0)
+		close(p->lock_fd);
+	p->lock_fd = -1;
+}
+
+void pool_flush(const struct pool *p, const void *addr, size_t len)
+{
+	if (p->is_pmem)
+		pmem_flush(addr, len);
+	else
+		pmem_msync(addr, len);
+}
+
+void pool_drain(const struct pool *p)
+{
+	if (p->is_pmem)
+		pmem_drain();
+}
+
+void pool_persist(const struct pool *p, const void *addr, size_t len)
+{
+	pool_flush(p, addr, len);
+	pool_drain(p);
+}
+
+void pool_memcpy_persist(const struct pool *p, void *dst, const void *src, size_t len)
+{
+	if (p->is_pmem) {
+		pmem_memcpy_persist(dst, src, len);
+		return;
+	}
+	memcpy(dst, src, len);
+	pmem_msync(dst, len);
+}
+
+void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
+{
+	if (p->is_pmem) {
+		pmem_memset_persist(dst, c, len);
+		return;
+	}
+	memset(dst, c, len);
+	pmem_msync(dst, len);
+}

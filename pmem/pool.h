@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A mapped daxfs pool: the persistent memory (or emulated-DAX file) and the
+ * primitives that make stores to it durable.  Every store that must survive a
+ * crash goes through pool_flush/pool_drain (or pool_persist), so that the
+ * crash-state tracer can see it.
+ */
+#ifndef DAXFS_POOL_H
+#define DAXFS_POOL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format.h"
+
+struct pool {
+	char *base;
+	uint64_t size; /* mapped bytes: the superblock's total_blocks * 4096 */
+	bool is_pmem; /* cache flushes persist; otherwise msync */
+	bool read_only;
+	int lock_fd; /* holds the exclusive flock, -1 if none */
+	char path[PATH_MAX];
+};
+
+/* Open flags. */
+#define POOL_READ_ONLY 0x1u
+#define POOL_LOCK 0x2u /* take the exclusive lock a mount holds */
+
+/* Validates the superblock and the backing file (size, holes), then maps the
+ * pool.  On failure returns a negative errno and a one-line reason. */
+int pool_open(struct pool *p, const char *path, unsigned flags, char *err, size_t errlen);
+void pool_close(struct pool *p);
+
+/* Checks a superblock image; returns NULL when valid, else the reason. */
+const char *pool_check_super(const struct daxfs_super *sb, uint64_t file_size);
+uint32_t pool_super_checksum(const struct daxfs_super *sb);
+
+void pool_flush(const struct pool *p, const void *addr, size_t len);
+void pool_drain(const struct pool *p);
+void pool_persist(const struct pool *p, const void *addr, size_t len);
+void pool_memcpy_persist(const struct pool *p, void *dst, const void *src, size_t len);
+void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len);
+
+static inline void *pool_block(const struct pool *p, uint64_t blk)
+{
+	return p->base + (blk << DAXFS_BLOCK_SHIFT);
+}
+
+static inline uint64_t pool_offset(const struct pool *p, const void *addr)
+{
+	return (uint64_t)((const char *)addr - p->base);
+}
+
+static inline const struct daxfs_super *pool_super(const struct pool *p)
+{
+	return (const struct daxfs_super *)p->base;
+}
+
+static inline struct daxfs_state *pool_state(const struct pool *p)
+{
+	return pool_block(p, DAXFS_STATE_BLOCK);
+}
+
+/* Persists one aligned 8-byte word that readers may load concurrently. */
+static inline void pool_store8(const struct pool *p, uint64_t *addr, uint64_t v)
+{
+	__atomic_store_n(addr, v, __ATOMIC_RELEASE);
+	pool_persist(p, addr, sizeof(*addr));
+}
+
+#endif
