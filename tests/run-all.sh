@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what it needs, then builds
+# and runs every meson test in a plain build, the unit and integration suites
+# again under ASan+UBSan, and the in-process concurrency tests under TSan.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+tools/install-deps.sh
+
+passed=0
+failed=0
+
+# run_suite BUILDDIR "SETUP OPTIONS" [meson test args...]
+run_suite() {
+	local dir=$1 opts=$2
+	shift 2
+	echo "=== $dir: meson test $*"
+	# shellcheck disable=SC2086
+	meson setup --wipe "$dir" $opts >"$dir.setup.log" 2>&1 || meson setup "$dir" $opts >"$dir.setup.log" 2>&1 ||
+		{ cat "$dir.setup.log"; exit 1; }
+	meson compile -C "$dir"
+	local rc=0
+	meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || rc=$?
+	local ok fail
+	ok=$(grep -c '"result": "OK"' "$dir/meson-logs/testlog.json" || true)
+	fail=$(grep -vc '"result": "OK"' "$dir/meson-logs/testlog.json" || true)
+	passed=$((passed + ok))
+	failed=$((failed + fail))
+	return 0
+}
+
+run_suite build-test ""
+run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Ddebug_checks=true" \
+	--suite unit --suite integration
+run_suite build-tsan "-Db_sanitize=thread -Db_lundef=false" --suite unit
+
+echo "tests: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+/* In-process tests of the core library: operations, their error cases,
+ * persistence across remounts, crash recovery (orphans, the undo log) and
+ * the range conventions of the removal protocol. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../fs/block_map.h"
+#include "../../fs/super.h"
+#include "check.h"
+
+static char dir[] = "/dev/shm/daxfs-core-XXXXXX";
+static char pool[256];
+static const struct daxfs_cred root_cred = { 0, 0 };
+
+static void mkpool(const char *size, const char *extra)
+{
+	const char *mkfs = getenv("MKFS_DAXFS");
+	char cmd[1024];
+
+	if (!mkfs) {
+		fprintf(stderr, "MKFS_DAXFS is not set\n");
+		exit(2);
+	}
+	snprintf(cmd, sizeof(cmd), "%s -f -s %s %s %s >/dev/null", mkfs, size, extra, pool);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "mkfs failed: %s\n", cmd);
+		exit(2);
+	}
+}
+
+static struct daxfs *mount_pool(void)
+{
+	struct daxfs_mount_opts o = { 0 };
+	struct daxfs *fs = NULL;
+	char err[256];
+
+	int rc = daxfs_mount(pool, &o, &fs, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "mount failed: %s\n", err);
+		exit(2);
+	}
+	return fs;
+}
+
+static uint64_t free_blocks(struct daxfs *fs)
+{
+	struct daxfs_statfs st;
+
+	daxfs_statfs(fs, &st);
+	return st.free_blocks;
+}
+
+static uint64_t free_inodes(struct daxfs *fs)
+{
+	struct daxfs_statfs st;
+
+	daxfs_statfs(fs, &st);
+	return st.free_inodes;
+}
+
+static uint64_t create_file(struct daxfs *fs, uint64_t parent, const char *name)
+{
+	struct daxfs_attr a;
+	int rc = daxfs_mknod(fs, &root_cred, parent, name, S_IFREG | 0644, 0, &a);
+
+	CHECK_EQ(rc, 0);
+	return rc ? 0 : a.ino;
+}
+
+static void fill(char *buf, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(seed * 31 + i * 7 + (i >> 12));
+}
+
+static void test_files(struct daxfs *fs)
+{
+	static char buf[3 * 4096 + 100], back[sizeof(buf)];
+	struct daxfs_attr a;
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "f");
+	fill(buf, sizeof(buf), 1);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(buf));
+	CHECK(memcmp(buf, back, sizeof(buf)) == 0);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, sizeof(buf));
+	CHECK_EQ(a.blocks, 4 * 8 + 8); /* 4 data blocks and one index block */
+
+	/* A write far past EOF leaves a hole that reads as zeros. */
+	CHECK_EQ(daxfs_write(fs, ino, "x", 1, 10 << 20, false), 1);
+	CHECK_EQ(daxfs_read(fs, ino, back, 4096, 5 << 20), 4096);
+	char zeros[4096] = { 0 };
+	CHECK(memcmp(back, zeros, 4096) == 0);
+
+	/* Append goes to EOF whatever the offset says. */
+	CHECK_EQ(daxfs_write(fs, ino, "yz", 2, 0, true), 2);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, (10 << 20) + 3);
+
+	/* Shrink into a block, then grow: the old tail must read as zeros. */
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 100 };
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	sa.size = 8192;
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK_EQ(daxfs_read(fs, ino, back, 8192, 0), 8192);
+	CHECK(memcmp(back, buf, 100) == 0);
+	CHECK(memcmp(back + 100, zeros, 4096 - 100) == 0);
+	CHECK(memcmp(back + 4096, zeros, 4096) == 0);
+
+	sa.size = (256ULL << 30) + 1;
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), -EFBIG);
+	CHECK_EQ(daxfs_write(fs, ino, "a", 1, 256ULL << 30, false), -EFBIG);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "f"), 0);
+	daxfs_forget(fs, ino, 1);
+}
+
+/* The removal protocol's range conventions: length 0, to EOF, partial last
+ * block, past EOF (a FUSE DAX path once took 0 to mean "nothing"). */
+static void test_ranges(struct daxfs *fs)
+{
+	static char buf[8 * 4096], back[sizeof(buf)];
+	char zeros[4096] = { 0 };
+	struct daxfs_attr a;
+	uint64_t before = free_blocks(fs);
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "r");
+	fill(buf, sizeof(buf), 2);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(before - free_blocks(fs), 9);
+
+	int punch = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+	CHECK_EQ(daxfs_fallocate(fs, ino, punch, 4096, 0), -EINVAL);
+	CHECK_EQ(before - free_blocks(fs), 9);
+	/* Inside one block: zeroed in place, nothing freed. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, punch, 10, 20), 0);
+	CHECK_EQ(before - free_blocks(fs), 9);
+	CHECK_EQ(daxfs_read(fs, ino, back, 4096, 0), 4096);
+	CHECK(memcmp(back, buf, 10) == 0 && memcmp(back + 10, zeros, 20) == 0 &&
+	      memcmp(back + 30, buf + 30, 4096 - 30) == 0);
+	/* Block 1 exactly. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, punch, 4096, 4096), 0);
+	CHECK_EQ(before - free_blocks(fs), 8);
+	/* Unaligned both ends: blocks 3 and 4 freed, edges of 2 and 5 zeroed. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, punch, 2 * 4096 + 100, 3 * 4096), 0);
+	CHECK_EQ(before - free_blocks(fs), 6);
+	CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+	CHECK(memcmp(back + 2 * 4096, buf + 2 * 4096, 100) == 0);
+	CHECK(memcmp(back + 2 * 4096 + 100, zeros, 4096 - 100) == 0);
+	CHECK(memcmp(back + 5 * 4096 + 100, buf + 5 * 4096 + 100, 4096 - 100) == 0);
+	/* Past EOF: nothing to do, size unchanged. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, punch, 1 << 20, 4096), 0);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, sizeof(buf));
+	/* To EOF and beyond: every block from 6 on goes. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, punch, 6 * 4096, 1 << 30), 0);
+	CHECK_EQ(before - free_blocks(fs), 4);
+	/* Truncate to 0 frees the rest, index block included. */
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 0 };
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK_EQ(before - free_blocks(fs), 0);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "r"), 0);
+	daxfs_forget(fs, ino, 1);
+	CHECK_EQ(before, free_blocks(fs));
+}
+
+static int count_entry(void *ctx, const char *name, const struct daxfs_attr *a, uint64_t off)
+{
+	(void)name;
+	(void)a;
+	(void)off;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int count_dir(struct daxfs *fs, uint64_t ino)
+{
+	int n = 0;
+
+	CHECK_EQ(daxfs_readdir(fs, ino, 0, false, count_entry, &n), 0);
+	return n;
+}
+
+static void test_names(struct daxfs *fs)
+{
+	struct daxfs_attr a, d, b;
+	char longname[300];
+	char target[64];
+
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "d", 0755, &d), 0);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "d", 0755, &a), -EEXIST);
+	CHECK_EQ(daxfs_getattr(fs, DAXFS_ROOT_INO, &a), 0);
+	CHECK_EQ(a.nlink, 3);
+	memset(longname, 'n', sizeof(longname));
+	longname[256] = 0;
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, d.ino, longname, S_IFREG | 0644, 0, &a), -ENAMETOOLONG);
+	longname[255] = 0;
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, d.ino, longname, S_IFREG | 0644, 0, &a), 0);
+	CHECK_EQ(daxfs_lookup(fs, d.ino, longname, &b), 0);
+	CHECK_EQ(b.ino, a.ino);
+	daxfs_forget(fs, a.ino, 2);
+
+	uint64_t f = create_file(fs, d.ino, "file");
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, f, "x", S_IFREG | 0644, 0, &a), -ENOTDIR);
+	CHECK_EQ(daxfs_rmdir(fs, DAXFS_ROOT_INO, "d"), -ENOTEMPTY);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "d"), -EISDIR);
+	CHECK_EQ(daxfs_rmdir(fs, d.ino, "file"), -ENOTDIR);
+	CHECK_EQ(daxfs_lookup(fs, d.ino, "missing", &a), -ENOENT);
+
+	/* Hard links and nlink. */
+	CHECK_EQ(daxfs_link(fs, f, DAXFS_ROOT_INO, "hard", &a), 0);
+	CHECK_EQ(a.nlink, 2);
+	CHECK_EQ(daxfs_link(fs, d.ino, DAXFS_ROOT_INO, "dirlink", &a), -EPERM);
+	CHECK_EQ(daxfs_unlink(fs, d.ino, "file"), 0);
+	CHECK_EQ(daxfs_getattr(fs, f, &a), 0);
+	CHECK_EQ(a.nlink, 1);
+
+	/* Symlinks. */
+	CHECK_EQ(daxfs_symlink(fs, &root_cred, DAXFS_ROOT_INO, "sl", "some/target", &a), 0);
+	CHECK_EQ(daxfs_readlink(fs, a.ino, target, sizeof(target)), 11);
+	CHECK(memcmp(target, "some/target", 11) == 0);
+	daxfs_forget(fs, a.ino, 1);
+
+	/* Renames: plain, over a file, NOREPLACE, EXCHANGE, into own subtree. */
+	uint64_t g = create_file(fs, DAXFS_ROOT_INO, "g");
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "hard", d.ino, "moved", 0), 0);
+	CHECK_EQ(daxfs_lookup(fs, DAXFS_ROOT_INO, "hard", &a), -ENOENT);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "g", d.ino, "moved", RENAME_NOREPLACE), -EEXIST);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "g", d.ino, "moved", RENAME_EXCHANGE), 0);
+	CHECK_EQ(daxfs_lookup(fs, d.ino, "moved", &a), 0);
+	CHECK_EQ(a.ino, g);
+	CHECK_EQ(daxfs_lookup(fs, DAXFS_ROOT_INO, "g", &b), 0);
+	CHECK_EQ(b.ino, f);
+	daxfs_forget(fs, a.ino, 1);
+	daxfs_forget(fs, b.ino, 1);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "g", d.ino, "moved", 0), 0);
+	CHECK_EQ(daxfs_getattr(fs, g, &a), 0); /* replaced, but still looked up */
+	CHECK_EQ(a.nlink, 0);
+	daxfs_forget(fs, g, 1);
+	CHECK_EQ(daxfs_getattr(fs, g, &a), -ENOENT); /* now evicted */
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, d.ino, "sub", 0755, &b), 0);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "d", b.ino, "loop", 0), -EINVAL);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "e", 0755, &a), 0);
+	CHECK_EQ(daxfs_rename(fs, d.ino, "sub", DAXFS_ROOT_INO, "e", 0), 0); /* over empty dir */
+	CHECK_EQ(daxfs_lookup(fs, b.ino, "..", &a), 0);
+	CHECK_EQ(a.ino, DAXFS_ROOT_INO);
+	daxfs_forget(fs, a.ino, 1);
+	CHECK_EQ(daxfs_getattr(fs, d.ino, &a), 0);
+	CHECK_EQ(a.nlink, 2);
+	CHECK_EQ(count_dir(fs, d.ino), 4); /* . .. moved nnn... */
+}
+
+static void test_orphans_and_recovery(void)
+{
+	struct daxfs *fs = mount_pool();
+	static char buf[64 * 1024];
+	uint64_t before = free_blocks(fs), ibefore = free_inodes(fs);
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "open-unlinked");
+	CHECK_EQ(daxfs_open(fs, ino, O_RDWR), 0);
+	fill(buf, sizeof(buf), 3);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "open-unlinked"), 0);
+	/* Still readable and writable while open. */
+	CHECK_EQ(daxfs_write(fs, ino, buf, 10, sizeof(buf), false), 10);
+	CHECK_EQ(daxfs_read(fs, ino, buf, 10, 0), 10);
+	CHECK(free_blocks(fs) < before);
+	/* The daemon dies with the file open: the next mount reclaims it. */
+	daxfs_abandon(fs);
+	fs = mount_pool();
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(free_inodes(fs), ibefore);
+
+	/* A transaction cut short is rolled back at the next mount. */
+	struct daxfs_dinode *root = dinode(fs, DAXFS_ROOT_INO);
+	uint32_t mode = root->mode;
+	struct tx tx;
+	tx_begin(&fs->log, &tx);
+	tx_add(&tx, root, sizeof(*root));
+	root->mode = 0;
+	pool_persist(&fs->pool, root, sizeof(*root));
+	daxfs_abandon(fs);
+	fs = mount_pool();
+	CHECK_EQ(dinode(fs, DAXFS_ROOT_INO)->mode, mode);
+
+	/* A block published past EOF by a write cut short is dropped. */
+	ino = create_file(fs, DAXFS_ROOT_INO, "torn");
+	CHECK_EQ(daxfs_write(fs, ino, buf, 100, 0, false), 100);
+	uint64_t used = before - free_blocks(fs);
+	uint64_t blk;
+	CHECK_EQ(block_alloc_get(&fs->alloc, &blk), 0);
+	memset(pool_block(&fs->pool, blk), 0x5a, 4096);
+	struct daxfs_dinode *di = dinode(fs, ino);
+	memset((char *)pool_block(&fs->pool, bmap_lookup(fs, di, 0)) + 100, 0x5a, 50);
+	CHECK_EQ(bmap_set(fs, di, 1, blk), 0);
+	daxfs_abandon(fs);
+	fs = mount_pool();
+	CHECK(!block_alloc_test(&fs->alloc, blk));
+	CHECK_EQ(before - free_blocks(fs), used + 1); /* the map kept its new index block */
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 8192 };
+	struct daxfs_attr a;
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK_EQ(daxfs_read(fs, ino, buf, 8192, 0), 8192);
+	int stale = 0;
+	for (int i = 100; i < 8192; i++)
+		stale |= buf[i];
+	CHECK_EQ(stale, 0);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
+static void test_enospc(void)
+{
+	struct daxfs *fs = mount_pool();
+	static char buf[1 << 20];
+	uint64_t ibefore = free_inodes(fs);
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "big");
+	uint64_t before = free_blocks(fs); /* the root directory has its block now */
+	ssize_t n, total = 0;
+	while ((n = daxfs_write(fs, ino, buf, sizeof(buf), (uint64_t)total, false)) > 0)
+		total += n;
+	CHECK_EQ(n, -ENOSPC);
+	CHECK_EQ(free_blocks(fs), 0);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "nospace", 0755,
+			     &(struct daxfs_attr){ 0 }),
+		 0); /* the root has a free slot */
+	CHECK_EQ(daxfs_rmdir(fs, DAXFS_ROOT_INO, "nospace"), 0);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "big"), 0);
+	daxfs_forget(fs, ino, 1);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(free_inodes(fs), ibefore - 1); /* "nospace" was looked up by mkdir */
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
+static void test_bad_pools(void)
+{
+	struct daxfs *fs = mount_pool(), *fs2 = NULL;
+	char err[256];
+	struct daxfs_mount_opts o = { 0 };
+
+	CHECK_EQ(daxfs_mount(pool, &o, &fs2, err, sizeof(err)), -EBUSY);
+	CHECK(strstr(err, "in use") != NULL);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+
+	char other[300];
+	snprintf(other, sizeof(other), "%s/zeros", dir);
+	FILE *f = fopen(other, "w");
+	for (int i = 0; i < 1024; i++)
+		fwrite((char[4096]){ 0 }, 1, 4096, f);
+	fclose(f);
+	CHECK(daxfs_mount(other, &o, &fs2, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "not a daxfs pool") != NULL);
+
+	/* A flipped bit in the superblock is refused, and nothing is written. */
+	struct stat st_before, st_after;
+	int fd = open(pool, O_RDWR);
+	char byte;
+	pread(fd, &byte, 1, 100);
+	byte ^= 1;
+	pwrite(fd, &byte, 1, 100);
+	fstat(fd, &st_before);
+	CHECK(daxfs_mount(pool, &o, &fs2, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "checksum") != NULL);
+	fstat(fd, &st_after);
+	CHECK(st_before.st_mtim.tv_sec == st_after.st_mtim.tv_sec &&
+	      st_before.st_mtim.tv_nsec == st_after.st_mtim.tv_nsec);
+	byte ^= 1;
+	pwrite(fd, &byte, 1, 100);
+
+	/* A truncated pool file. */
+	off_t size = lseek(fd, 0, SEEK_END);
+	ftruncate(fd, size / 2);
+	CHECK(daxfs_mount(pool, &o, &fs2, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "shorter") != NULL);
+	ftruncate(fd, size);
+	/* Grown back, but sparse now. */
+	CHECK(daxfs_mount(pool, &o, &fs2, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "sparse") != NULL);
+	close(fd);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	snprintf(pool, sizeof(pool), "%s/pool", dir);
+	mkpool("16M", "");
+
+	struct daxfs *fs = mount_pool();
+	uint64_t before = free_blocks(fs);
+	test_files(fs);
+	test_ranges(fs);
+	test_names(fs);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+
+	/* Everything is still there after a remount. */
+	fs = mount_pool();
+	struct daxfs_attr a;
+	CHECK_EQ(daxfs_lookup(fs, DAXFS_ROOT_INO, "d", &a), 0);
+	CHECK_EQ(count_dir(fs, a.ino), 4);
+	CHECK(free_blocks(fs) < before);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+
+	test_orphans_and_recovery();
+	mkpool("8M", "");
+	test_enospc();
+	test_bad_pools();
+
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	system(cmd);
+	return check_summary();
+}
