@@ -173,4 +173,11 @@ int daxfs_readdir(struct daxfs *fs, uint64_t ino, uint64_t off, bool plus, daxfs
 		  void *ctx);
 int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out);
 
+/* Observability: the ioctl payloads of fs/daxfs_ioctl.h, filled in
+ * process.  The map call returns -EINVAL for anything but a regular file. */
+struct daxfs_ioc_stats;
+struct daxfs_ioc_map;
+int daxfs_stats(struct daxfs *fs, struct daxfs_ioc_stats *out);
+int daxfs_block_map(struct daxfs *fs, uint64_t ino, struct daxfs_ioc_map *map);
+
 #endif

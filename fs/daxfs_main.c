@@ -99,7 +99,7 @@ static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
 	secs = strtoul(val, &end, 10);
 	/* 0 would mean "the default" to the core: refuse it rather than surprise. */
 	if (val[0] < '0' || val[0] > '9' || *end || errno || secs == 0 || secs > UINT_MAX) {
-		fprintf(stderr, "daxfs: break_timeout must be a whole number of seconds from 1 to %u, not '%s'\n",
+		fprintf(stderr, "daxfs: break_timeout must be from 1 to %u seconds, not '%s'\n",
 			UINT_MAX, val);
 		return -1;
 	}
@@ -243,7 +243,7 @@ static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opt
 	if (cfg.max_idle_threads == UINT_MAX)
 		cfg.max_idle_threads = LOOP_MAX_THREADS;
 	if (opts->max_threads != LOOP_MAX_THREADS)
-		fuse_log(FUSE_LOG_WARNING, "daxfs: max_threads is not supported, using %u threads\n",
+		fuse_log(FUSE_LOG_WARNING, "daxfs: max_threads is not supported, using %u\n",
 			 LOOP_MAX_THREADS);
 	return fuse_session_loop_mt(se, &cfg);
 }

@@ -19,6 +19,7 @@
 #include <fuse_lowlevel.h>
 
 #include "daxfs.h"
+#include "daxfs_ioctl.h"
 #include "fuse_adapter.h"
 #include "pmem/format.h"
 
@@ -155,7 +156,8 @@ static void inval_range(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
 	r = malloc(sizeof(*r));
 	if (!r) {
 		if (!q->warned_nomem)
-			fuse_log(FUSE_LOG_ERR, "daxfs: out of memory, dropping page-cache invalidations\n");
+			fuse_log(FUSE_LOG_ERR,
+				 "daxfs: out of memory, dropping page-cache invalidations\n");
 		q->warned_nomem = true;
 		goto out;
 	}
@@ -189,7 +191,7 @@ static void inval_send(struct fuse_session *se, const struct inval_req *r, bool 
 	}
 	if (!*warned)
 		fuse_log(FUSE_LOG_WARNING,
-			 "daxfs: cannot invalidate cached pages of inode %llu: %s (not reported again)\n",
+			 "daxfs: cannot invalidate cached pages of inode %llu: %s (once)\n",
 			 (unsigned long long)r->ino, strerror(-rc));
 	*warned = true;
 }
@@ -293,6 +295,9 @@ static void dx_init(void *userdata, struct fuse_conn_info *conn)
 		conn->max_write = DAXFS_FUSE_MAX_WRITE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* daxfs-ctl stat asks through the mount point, a directory. */
+	if (conn->capable & FUSE_CAP_IOCTL_DIR)
+		conn->want |= FUSE_CAP_IOCTL_DIR;
 	/*
 	 * No writeback cache: the core persists each write before replying.
 	 * No export support: inode numbers are reused with a new generation and
@@ -739,6 +744,58 @@ static void dx_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, true);
 }
 
+/* Only the fixed-size commands of daxfs_ioctl.h; a payload of the wrong size
+ * (a client built against another header) is refused, never guessed at. */
+static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	int rc;
+
+	(void)arg;
+	(void)fi;
+	if (flags & FUSE_IOCTL_COMPAT) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	switch ((unsigned)cmd) {
+	case DAXFS_IOC_STATS: {
+		struct daxfs_ioc_stats st;
+		if (out_bufsz != sizeof(st)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		rc = daxfs_stats(req_fs(req), &st);
+		if (rc < 0)
+			reply_status(req, rc);
+		else
+			fuse_reply_ioctl(req, 0, &st, sizeof(st));
+		return;
+	}
+	case DAXFS_IOC_MAP: {
+		struct daxfs_ioc_map *m;
+		if (in_bufsz != sizeof(*m) || out_bufsz != sizeof(*m)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		m = malloc(sizeof(*m));
+		if (!m) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(m, in_buf, sizeof(*m));
+		rc = daxfs_block_map(req_fs(req), ino, m);
+		if (rc < 0)
+			reply_status(req, rc);
+		else
+			fuse_reply_ioctl(req, 0, m, sizeof(*m));
+		free(m);
+		return;
+	}
+	}
+	fuse_reply_err(req, ENOTTY);
+}
+
 static void dx_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct daxfs_statfs s;
@@ -766,6 +823,7 @@ static void dx_statfs(fuse_req_t req, fuse_ino_t ino)
 
 const struct fuse_lowlevel_ops daxfs_fuse_ops = {
 	.init = dx_init,
+	.ioctl = dx_ioctl,
 	.destroy = dx_destroy,
 	.lookup = dx_lookup,
 	.forget = dx_forget,

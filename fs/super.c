@@ -147,7 +147,7 @@ int daxfs_mount(const char *pool_path, const struct daxfs_mount_opts *opts,
 	}
 	fs->inode_count = pool_super(&fs->pool)->inode_count;
 	fs->itable = pool_block(&fs->pool, pool_super(&fs->pool)->itable_start);
-	if ((rc = check_state_block(fs, err, errlen)) || (rc = recover_log(fs, err, errlen)))
+	if ((rc = recover_log(fs, err, errlen)) || (rc = check_state_block(fs, err, errlen)))
 		goto fail;
 	if ((rc = build_tables(fs))) {
 		snprintf(err, errlen, "out of memory building the in-memory tables");
