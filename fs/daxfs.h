@@ -173,6 +173,14 @@ int daxfs_readdir(struct daxfs *fs, uint64_t ino, uint64_t off, bool plus, daxfs
 		  void *ctx);
 int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out);
 
+/* Cancellation (a FUSE interrupt: the caller hit Ctrl-C).  While the flag
+ * the calling thread registered is set, a removal stops waiting for busy
+ * blocks and hands them to the deferred queue, as after break_timeout; a
+ * busy block is still never freed.  daxfs_cancel_wakeup wakes the waiters
+ * so that they look at their flags. */
+void daxfs_set_cancel_flag(const _Atomic bool *flag);
+void daxfs_cancel_wakeup(struct daxfs *fs);
+
 /* Observability: the ioctl payloads of fs/daxfs_ioctl.h, filled in
  * process.  The map call returns -EINVAL for anything but a regular file. */
 struct daxfs_ioc_stats;

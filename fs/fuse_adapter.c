@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -379,9 +380,43 @@ static const struct {
 	{ FUSE_SET_ATTR_CTIME, DAXFS_SET_CTIME },
 };
 
+/* A request that may wait for busy blocks (truncate, punch hole): a FUSE
+ * interrupt makes the core stop waiting and defer those blocks instead. */
+struct interruptible {
+	fuse_req_t req;
+	struct daxfs *fs;
+	_Atomic bool cancelled;
+};
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	struct interruptible *in = data;
+
+	(void)req;
+	atomic_store(&in->cancelled, true);
+	daxfs_cancel_wakeup(in->fs);
+}
+
+static void interruptible_begin(struct interruptible *in, fuse_req_t req)
+{
+	in->req = req;
+	in->fs = req_fs(req);
+	atomic_init(&in->cancelled, false);
+	daxfs_set_cancel_flag(&in->cancelled);
+	fuse_req_interrupt_func(req, on_interrupt, in);
+}
+
+/* Before the reply: after it the request and its interrupt are gone. */
+static void interruptible_end(struct interruptible *in)
+{
+	fuse_req_interrupt_func(in->req, NULL, NULL);
+	daxfs_set_cancel_flag(NULL);
+}
+
 static void dx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
+	struct interruptible in;
 	struct daxfs_setattr sa = {
 		.mode = attr->st_mode,
 		.uid = attr->st_uid,
@@ -399,7 +434,9 @@ static void dx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (i = 0; i < sizeof(setattr_bits) / sizeof(setattr_bits[0]); i++)
 		if (to_set & setattr_bits[i].fuse)
 			sa.valid |= setattr_bits[i].daxfs;
+	interruptible_begin(&in, req);
 	rc = daxfs_setattr(req_fs(req), ino, &sa, &a);
+	interruptible_end(&in);
 	reply_attr(req, rc, &a);
 }
 
@@ -590,9 +627,14 @@ static void dx_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 static void dx_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			 struct fuse_file_info *fi)
 {
+	struct interruptible in;
+	int rc;
+
 	(void)fi;
-	reply_status(req, daxfs_fallocate(req_fs(req), ino, mode, (uint64_t)offset,
-					  (uint64_t)length));
+	interruptible_begin(&in, req);
+	rc = daxfs_fallocate(req_fs(req), ino, mode, (uint64_t)offset, (uint64_t)length);
+	interruptible_end(&in);
+	reply_status(req, rc);
 }
 
 /* ---- Directories -------------------------------------------------------------- */

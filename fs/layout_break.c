@@ -62,6 +62,18 @@ static void defer(struct daxfs *fs, uint64_t blk)
 		free_untracked(fs, blk);
 }
 
+static __thread const _Atomic bool *cancel_flag;
+
+void daxfs_set_cancel_flag(const _Atomic bool *flag)
+{
+	cancel_flag = flag;
+}
+
+void daxfs_cancel_wakeup(struct daxfs *fs)
+{
+	pfn_wake_all(&fs->pfns);
+}
+
 static void deadline_after(struct timespec *ts, unsigned sec)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
@@ -90,9 +102,13 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 				continue;
 			}
 			pthread_rwlock_unlock(&im->lock);
-			int rc = pfn_wait_idle(t, pfn, (flags & LAYOUT_FINAL) ? NULL : &deadline);
+			int rc = (flags & LAYOUT_FINAL)
+					 ? pfn_wait_idle(t, pfn, NULL, NULL)
+					 : pfn_wait_idle(t, pfn, &deadline, cancel_flag);
 			pthread_rwlock_wrlock(&im->lock);
-			if (rc == -ETIMEDOUT) {
+			if (rc) {
+				/* Timed out or interrupted: the rest is deferred
+				 * without waiting. */
 				timed_out = true;
 				defer(fs, blk);
 				continue;
@@ -178,7 +194,7 @@ uint64_t deferred_drain(struct daxfs *fs, double *seconds)
 		if (pfn == UINT64_MAX)
 			break;
 		waited++;
-		pfn_wait_idle(t, pfn, NULL);
+		pfn_wait_idle(t, pfn, NULL, NULL);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	*seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;

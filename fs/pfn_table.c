@@ -145,7 +145,8 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-int pfn_wait_idle(struct pfn_table *t, uint64_t pfn, const struct timespec *deadline)
+int pfn_wait_idle(struct pfn_table *t, uint64_t pfn, const struct timespec *deadline,
+		  const _Atomic bool *cancel)
 {
 	struct pfn_waitq *wq = &t->dom->wq;
 	struct pfn_entry *e = &t->entries[pfn];
@@ -158,6 +159,10 @@ int pfn_wait_idle(struct pfn_table *t, uint64_t pfn, const struct timespec *dead
 	 * check made under the lock cannot miss it. */
 	pthread_mutex_lock(&wq->lock);
 	while (!pfn_word_idle(atomic_load(&e->word))) {
+		if (cancel && atomic_load(cancel)) {
+			rc = -EINTR;
+			break;
+		}
 		if (!deadline) {
 			pthread_cond_wait(&wq->cond, &wq->lock);
 		} else if (pthread_cond_timedwait(&wq->cond, &wq->lock, deadline) == ETIMEDOUT &&
@@ -169,6 +174,13 @@ int pfn_wait_idle(struct pfn_table *t, uint64_t pfn, const struct timespec *dead
 	pthread_mutex_unlock(&wq->lock);
 	record_wait(&t->dom->stats, now_ns() - start);
 	return rc;
+}
+
+void pfn_wake_all(struct pfn_domain *dom)
+{
+	pthread_mutex_lock(&dom->wq.lock);
+	pthread_cond_broadcast(&dom->wq.cond);
+	pthread_mutex_unlock(&dom->wq.lock);
 }
 
 bool pfn_defer(struct pfn_table *t, uint64_t pfn)

@@ -116,9 +116,13 @@ static inline uint64_t pfn_owner(uint64_t ino, uint64_t index)
  * instant (then no new reference can ever appear: try-get needs TRACKED). */
 uint64_t pfn_untrack(struct pfn_table *t, uint64_t pfn);
 
-/* Sleeps until the UNTRACKED entry is idle or the deadline passes (NULL:
- * no deadline).  Returns 0 or -ETIMEDOUT. */
-int pfn_wait_idle(struct pfn_table *t, uint64_t pfn, const struct timespec *deadline);
+/* Sleeps until the UNTRACKED entry is idle, the deadline passes (NULL: no
+ * deadline) or *cancel is set (NULL: never).  Returns 0, -ETIMEDOUT or
+ * -EINTR. */
+int pfn_wait_idle(struct pfn_table *t, uint64_t pfn, const struct timespec *deadline,
+		  const _Atomic bool *cancel);
+/* Wakes every waiter, to look at its cancel flag. */
+void pfn_wake_all(struct pfn_domain *dom);
 
 /* Hands a busy UNTRACKED entry to its last put, which frees it.  Returns
  * false if it was already idle: then the caller frees it. */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../fs/block_map.h"
@@ -340,6 +342,93 @@ static void test_enospc(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct canceller {
+	struct daxfs *fs;
+	_Atomic bool *flag;
+};
+
+static void *cancel_soon(void *p)
+{
+	struct canceller *c = p;
+
+	usleep(100 * 1000);
+	atomic_store(c->flag, true);
+	daxfs_cancel_wakeup(c->fs);
+	return NULL;
+}
+
+/* A reader holds a reference while the file is truncated: the truncate must
+ * not free the block, and must return by the rule of the mode in force. */
+static void truncate_under_reader(enum daxfs_layout_wait mode, unsigned timeout, bool interrupt)
+{
+	struct daxfs_mount_opts o = { .layout_wait = mode, .break_timeout_sec = timeout };
+	static struct daxfs_read_ctx ctx;
+	struct daxfs *fs = NULL;
+	struct daxfs_attr a;
+	char err[256], buf[4096];
+
+	CHECK_EQ(daxfs_mount(pool, &o, &fs, err, sizeof(err)), 0);
+	if (!fs)
+		return;
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "held");
+	uint64_t before = free_blocks(fs);
+	fill(buf, sizeof(buf), 4);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), 4096);
+	CHECK_EQ(daxfs_read_map(fs, ino, 0, 4096, &ctx), 4096);
+	uint64_t pfn = ctx.refs[0];
+
+	_Atomic bool flag = false;
+	struct canceller c = { fs, &flag };
+	pthread_t th;
+	if (interrupt) {
+		daxfs_set_cancel_flag(&flag);
+		pthread_create(&th, NULL, cancel_soon, &c);
+	}
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 0 };
+	double t0 = now_s();
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	double waited = now_s() - t0;
+	if (interrupt) {
+		pthread_join(th, NULL);
+		daxfs_set_cancel_flag(NULL);
+	}
+	/* Whatever the mode, the referenced block is not free yet, and the
+	 * reader still sees its data. */
+	uint64_t w = atomic_load(&fs_pfns(fs)->entries[pfn].word);
+	CHECK_EQ(pfn_word_state(w), PFN_UNTRACKED);
+	CHECK(w & PFN_DEFERRED);
+	CHECK(memcmp(ctx.iov[0].iov_base, buf, 4096) == 0);
+	CHECK_EQ(free_blocks(fs), before - 1);
+	if (mode == DAXFS_LAYOUT_WAIT_DEFERRED)
+		CHECK(waited < 0.5);
+	else if (interrupt)
+		CHECK(waited >= 0.09 && waited < 0.9);
+	else
+		CHECK(waited >= timeout - 0.1 && waited < timeout + 2.0);
+	/* The last put frees it. */
+	daxfs_read_done(&ctx);
+	CHECK_EQ(pfn_word_state(atomic_load(&fs_pfns(fs)->entries[pfn].word)), PFN_FREE);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "held"), 0);
+	daxfs_forget(fs, ino, 1);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
+static void test_layout_wait(void)
+{
+	truncate_under_reader(DAXFS_LAYOUT_WAIT_SYNC, 1, false);
+	truncate_under_reader(DAXFS_LAYOUT_WAIT_SYNC, 30, true);
+	truncate_under_reader(DAXFS_LAYOUT_WAIT_DEFERRED, 30, false);
+}
+
 static void test_bad_pools(void)
 {
 	struct daxfs *fs = mount_pool(), *fs2 = NULL;
@@ -412,6 +501,7 @@ int main(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
 	test_orphans_and_recovery();
+	test_layout_wait();
 	mkpool("8M", "");
 	test_enospc();
 	test_bad_pools();
