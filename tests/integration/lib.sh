@@ -1,0 +1,423 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the daxfs integration tests.  Each test script does
+#
+#     set -euo pipefail
+#     source "$(dirname "$0")/lib.sh"
+#     itest_init
+#
+# and then uses mkpool / mount_fs / umount_fs / kill_daemon and the check
+# helpers.  itest_init makes a private temp dir and installs a trap that always
+# unmounts everything this script mounted (fusermount3 -u with retries, -z as
+# the last resort), waits for each daemon PID to exit, kills only the PIDs this
+# script started, and removes the temp dir.
+#
+# A FUSE test that cannot mount fails with the daemon's stderr: there is no
+# skip path in this suite.
+
+set -euo pipefail
+
+ITEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CHECKS=0
+T=""
+declare -A MNT_PID=()   # mountpoint -> daemon PID (started with -f by us)
+declare -A MNT_LOG=()   # mountpoint -> daemon stdout/stderr log
+declare -a BG_PIDS=()   # helper processes started by the test
+declare -a DEAD_MNTS=() # mounts whose daemon we killed, not yet detached
+LOGSEQ=0
+
+# ---------------------------------------------------------------- reporting
+
+say() { echo "== $*"; }
+
+die() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+pass() {
+	CHECKS=$((CHECKS + 1))
+	echo "  ok $CHECKS - $*"
+}
+
+# check DESCRIPTION COMMAND [ARGS...]: the command must succeed.
+check() {
+	local desc=$1
+	shift
+	local out rc=0
+	out=$("$@" 2>&1) || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		die "$desc: command '$*' exited $rc: $out"
+	fi
+	pass "$desc"
+}
+
+# check_fails DESCRIPTION COMMAND [ARGS...]: the command must fail (non-zero).
+check_fails() {
+	local desc=$1
+	shift
+	local rc=0
+	"$@" >/dev/null 2>&1 || rc=$?
+	if [[ $rc -eq 0 ]]; then
+		die "$desc: command '$*' succeeded but should have failed"
+	fi
+	pass "$desc"
+}
+
+check_eq() {
+	local desc=$1 expected=$2 actual=$3
+	if [[ "$expected" != "$actual" ]]; then
+		die "$desc: expected '$expected', got '$actual'"
+	fi
+	pass "$desc"
+}
+
+finish() {
+	echo "ok: $CHECKS checks"
+}
+
+# ---------------------------------------------------------------- setup
+
+itest_init() {
+	if [[ -z "${DAXFS:-}" ]]; then
+		die "DAXFS is not set: it must name the daxfs daemon binary (meson sets it)"
+	fi
+	if [[ -z "${MKFS_DAXFS:-}" ]]; then
+		die "MKFS_DAXFS is not set: it must name the mkfs.daxfs binary (meson sets it)"
+	fi
+	[[ -x "$DAXFS" ]] || die "DAXFS=$DAXFS is not an executable file"
+	[[ -x "$MKFS_DAXFS" ]] || die "MKFS_DAXFS=$MKFS_DAXFS is not an executable file"
+	local tool
+	for tool in fusermount3 mountpoint setpriv sha256sum diff tar timeout; do
+		command -v "$tool" >/dev/null || die "required tool '$tool' is not installed"
+	done
+	[[ -e /dev/fuse ]] || die "/dev/fuse does not exist: FUSE tests cannot run"
+	# python3 that an unprivileged uid can run too (a pyenv shim under /root
+	# cannot be run by uid 65534).
+	if [[ -x /usr/bin/python3 ]]; then
+		PY=/usr/bin/python3
+	else
+		PY=$(command -v python3) || die "python3 is not installed"
+	fi
+
+	T=$(mktemp -d "${TMPDIR:-/tmp}/daxfs-itest.XXXXXX")
+	chmod 755 "$T"
+	export T
+	trap itest_teardown EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	mkdir "$T/py"
+	cp "$ITEST_DIR/dxcheck.py" "$T/py/"
+	chmod -R a+rX "$T/py"
+	export PYTHONPATH="$T/py"
+	export PYTHONDONTWRITEBYTECODE=1
+	echo "# temp dir $T"
+}
+
+# ---------------------------------------------------------------- processes
+
+# pid_alive PID: true while PID exists and is not a zombie.
+pid_alive() {
+	local pid=$1 state
+	kill -0 "$pid" 2>/dev/null || return 1
+	state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+	[[ "$state" != Z ]]
+}
+
+# wait_pid_exit PID SECONDS: wait until PID is gone; false on timeout.
+wait_pid_exit() {
+	local pid=$1 secs=$2 i
+	for ((i = 0; i < secs * 20; i++)); do
+		pid_alive "$pid" || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# reap PID: prints the exit status of our child PID (after it has exited).
+reap() {
+	local rc=0
+	wait "$1" 2>/dev/null || rc=$?
+	echo "$rc"
+}
+
+bg_track() { BG_PIDS+=("$1"); }
+
+# stop_bg PID: terminate one helper process we started and reap it.
+stop_bg() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || true
+	wait_pid_exit "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for i in "${!BG_PIDS[@]}"; do
+		[[ "${BG_PIDS[$i]}" == "$pid" ]] && unset 'BG_PIDS[i]'
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- mounts
+
+is_mounted() {
+	# Field 5 of mountinfo is the mount point (no spaces in our paths).
+	awk -v m="$1" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
+}
+
+# mkpool POOL [MKFS OPTIONS...]: format POOL with mkfs.daxfs, die on failure.
+mkpool() {
+	local pool=$1
+	shift
+	local out rc=0
+	out=$("$MKFS_DAXFS" "$@" "$pool" 2>&1) || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		die "mkfs.daxfs $* $pool exited $rc: $out"
+	fi
+}
+
+daemon_log_tail() {
+	local log=$1
+	if [[ -s "$log" ]]; then
+		tail -n 20 "$log"
+	else
+		echo "(daemon printed nothing)"
+	fi
+}
+
+# mount_fs POOL MNT [DAEMON OPTIONS...]: start "$DAXFS POOL MNT -f OPTIONS" in
+# the background, record its PID and wait (10 s at most) until MNT is a mount
+# point.  Dies with the daemon's output if it exits or times out.
+mount_fs() {
+	local pool=$1 mnt=$2
+	shift 2
+	mkdir -p "$mnt"
+	LOGSEQ=$((LOGSEQ + 1))
+	local log="$T/daemon.$LOGSEQ.log" pid i rc
+	"$DAXFS" "$pool" "$mnt" -f "$@" >"$log" 2>&1 &
+	pid=$!
+	MNT_PID[$mnt]=$pid
+	MNT_LOG[$mnt]=$log
+	for ((i = 0; i < 200; i++)); do
+		if is_mounted "$mnt" && timeout 5 mountpoint -q "$mnt"; then
+			return 0
+		fi
+		if ! pid_alive "$pid"; then
+			rc=$(reap "$pid")
+			unset 'MNT_PID[$mnt]'
+			die "daxfs $pool $mnt -f $* exited with status $rc before the mount appeared: $(daemon_log_tail "$log")"
+		fi
+		sleep 0.05
+	done
+	die "daxfs $pool $mnt -f $* did not mount within 10 s (PID $pid): $(daemon_log_tail "$log")"
+}
+
+# fusermount_retry MNT: fusermount3 -u with retries; false if still mounted.
+fusermount_retry() {
+	local mnt=$1 i
+	for ((i = 0; i < 20; i++)); do
+		is_mounted "$mnt" || return 0
+		fusermount3 -u "$mnt" 2>"$T/fusermount.err" && return 0
+		sleep 0.25
+	done
+	! is_mounted "$mnt"
+}
+
+# umount_fs MNT: clean unmount; the daemon must exit with status 0.
+umount_fs() {
+	local mnt=$1 pid rc
+	pid=${MNT_PID[$mnt]:-}
+	[[ -n "$pid" ]] || die "umount_fs: $mnt was not mounted by this test"
+	if ! fusermount_retry "$mnt"; then
+		die "fusermount3 -u $mnt kept failing: $(cat "$T/fusermount.err")"
+	fi
+	if ! wait_pid_exit "$pid" 60; then
+		die "daemon PID $pid did not exit within 60 s after fusermount3 -u $mnt: $(daemon_log_tail "${MNT_LOG[$mnt]}")"
+	fi
+	rc=$(reap "$pid")
+	unset 'MNT_PID[$mnt]'
+	if [[ "$rc" != 0 ]]; then
+		die "daemon for $mnt exited with status $rc after a clean unmount: $(daemon_log_tail "${MNT_LOG[$mnt]}")"
+	fi
+}
+
+# kill_daemon MNT [--no-detach]: SIGKILL the daemon by its PID, then detach
+# the dead mount (unless --no-detach: then call detach_mount MNT later, e.g.
+# after stopping processes that still hold files open on it).
+kill_daemon() {
+	local mnt=$1 pid
+	pid=${MNT_PID[$mnt]:-}
+	[[ -n "$pid" ]] || die "kill_daemon: $mnt was not mounted by this test"
+	kill -KILL "$pid"
+	wait_pid_exit "$pid" 10 || die "daemon PID $pid survived SIGKILL"
+	reap "$pid" >/dev/null
+	unset 'MNT_PID[$mnt]'
+	DEAD_MNTS+=("$mnt")
+	if [[ "${2:-}" != --no-detach ]]; then
+		detach_mount "$mnt"
+	fi
+}
+
+# detach_mount MNT: unmount a mount whose daemon is dead.
+detach_mount() {
+	local mnt=$1 i
+	if ! fusermount_retry "$mnt"; then
+		fusermount3 -u -z "$mnt" 2>/dev/null || true
+	fi
+	is_mounted "$mnt" && die "could not detach the dead mount $mnt"
+	for i in "${!DEAD_MNTS[@]}"; do
+		[[ "${DEAD_MNTS[$i]}" == "$mnt" ]] && unset 'DEAD_MNTS[i]'
+	done
+	return 0
+}
+
+daemon_pid() { echo "${MNT_PID[$1]}"; }
+
+itest_teardown() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	local pid mnt
+	for pid in "${BG_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		wait_pid_exit "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	for mnt in "${!MNT_PID[@]}"; do
+		pid=${MNT_PID[$mnt]}
+		if [[ $rc -ne 0 && -n "${MNT_LOG[$mnt]:-}" && -s "${MNT_LOG[$mnt]}" ]]; then
+			echo "# daemon log for $mnt (last lines):" >&2
+			tail -n 20 "${MNT_LOG[$mnt]}" | sed 's/^/#   /' >&2
+		fi
+		if is_mounted "$mnt" && ! fusermount_retry "$mnt"; then
+			echo "# fusermount3 -u $mnt failed, detaching lazily" >&2
+			fusermount3 -u -z "$mnt" 2>/dev/null
+		fi
+		if ! wait_pid_exit "$pid" 60; then
+			echo "# daemon PID $pid still running after unmount, sending SIGKILL" >&2
+			kill -KILL "$pid" 2>/dev/null
+			wait_pid_exit "$pid" 5
+		fi
+		wait "$pid" 2>/dev/null
+	done
+	for mnt in "${DEAD_MNTS[@]}"; do
+		is_mounted "$mnt" && { fusermount_retry "$mnt" || fusermount3 -u -z "$mnt" 2>/dev/null; }
+	done
+	# Anything still mounted below our temp dir (e.g. a daemon that
+	# daemonized itself) is detached before the temp dir goes.
+	if [[ -n "$T" ]]; then
+		local m
+		for m in $(awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo); do
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null
+		done
+		rm -rf --one-file-system "$T"
+	fi
+	if [[ $rc -ne 0 ]]; then
+		echo "FAILED after $CHECKS passing checks (exit $rc)" >&2
+	fi
+	exit "$rc"
+}
+
+# ---------------------------------------------------------------- python
+
+# run_py [ARGS...] <<'EOF' ... EOF: run a python check block (dxcheck is
+# importable); its passing checks are added to this script's count.
+run_py() {
+	_run_py_as "" "$@"
+}
+
+# run_py_nobody [ARGS...]: the same, as uid/gid 65534 with no groups.
+run_py_nobody() {
+	_run_py_as nobody "$@"
+}
+
+_run_py_as() {
+	local who=$1
+	shift
+	local cf="$T/pycount" rc=0 n
+	: >"$cf"
+	chmod 666 "$cf"
+	if [[ "$who" == nobody ]]; then
+		DXCHECK_COUNT_FILE=$cf setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$PY" - "$@" || rc=$?
+	else
+		DXCHECK_COUNT_FILE=$cf "$PY" - "$@" || rc=$?
+	fi
+	n=$(cat "$cf" 2>/dev/null || true)
+	CHECKS=$((CHECKS + ${n:-0}))
+	if [[ $rc -ne 0 ]]; then
+		die "python check block exited $rc (see the FAIL line above)"
+	fi
+}
+
+# ---------------------------------------------------------------- trees
+
+# tree_manifest DIR: one line per entry: path, type, mode, uid, gid, size,
+# mtime (ns), link target, and a sha256 for regular files.  Sorted.
+tree_manifest() {
+	"$PY" - "$1" <<'EOF'
+import hashlib, os, stat, sys
+root = sys.argv[1]
+out = []
+for dirpath, dirnames, filenames in os.walk(root):
+    for name in sorted(dirnames + filenames):
+        p = os.path.join(dirpath, name)
+        st = os.lstat(p)
+        rel = os.path.relpath(p, root)
+        extra = ""
+        if stat.S_ISREG(st.st_mode):
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            extra = h.hexdigest()
+        elif stat.S_ISLNK(st.st_mode):
+            extra = "-> " + ascii(os.readlink(p))
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            extra = "rdev=%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+        size = st.st_size if not stat.S_ISDIR(st.st_mode) else "-"
+        mtime = st.st_mtime_ns if not stat.S_ISLNK(st.st_mode) else "-"
+        out.append("%s %o %d %d %s %s %s" % (ascii(rel), st.st_mode, st.st_uid, st.st_gid,
+                                            size, mtime, extra))
+out.sort()
+sys.stdout.write("\n".join(out) + "\n")
+EOF
+}
+
+# compare_trees DESC A B: contents (diff -r, no dereferencing) and metadata
+# (mode, owner, size, mtime, symlink targets) must be identical.
+compare_trees() {
+	local desc=$1 a=$2 b=$3 out rc=0
+	out=$(diff -r --no-dereference "$a" "$b" 2>&1) || rc=$?
+	# diff -r reports special files of the same type as differences
+	# ("File X is a fifo while file Y is a fifo"); the manifest below
+	# compares their types and device numbers instead.
+	out=$(echo "$out" | grep -v -E '^File .* is a (fifo|socket|character special file|block special file) while file .* is a \1$' || true)
+	if [[ $rc -gt 1 || -n "$out" ]]; then
+		die "$desc: diff -r $a $b differs (exit $rc): $(echo "$out" | head -n 20)"
+	fi
+	pass "$desc: diff -r identical"
+	tree_manifest "$a" >"$T/manifest.a"
+	tree_manifest "$b" >"$T/manifest.b"
+	rc=0
+	out=$(diff "$T/manifest.a" "$T/manifest.b") || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		die "$desc: metadata of $a and $b differs (< $a, > $b): $(echo "$out" | head -n 20)"
+	fi
+	pass "$desc: metadata (mode, owner, size, mtime, links) identical ($(wc -l <"$T/manifest.a") entries)"
+}
+
+# statfs_line MNT: "free_blocks free_inodes" of the mount.
+statfs_line() {
+	stat -f -c '%f %d' "$1"
+}
+
+# wait_statfs MNT "BLOCKS INODES" [SECONDS]: poll (the kernel releases files
+# asynchronously) until statfs_line equals the value; prints the last value.
+wait_statfs() {
+	local mnt=$1 want=$2 secs=${3:-10} i cur
+	for ((i = 0; i < secs * 20; i++)); do
+		cur=$(statfs_line "$mnt")
+		[[ "$cur" == "$want" ]] && break
+		sleep 0.05
+	done
+	echo "$cur"
+}
