@@ -137,13 +137,12 @@ void orphan_add(struct daxfs *fs, struct tx *tx, uint64_t ino)
 	struct daxfs_state *st = pool_state(&fs->pool);
 	struct daxfs_dinode *di = dinode(fs, ino);
 
-	pthread_mutex_lock(&fs->orphan_lock);
+	tx_hold(tx, &fs->orphan_lock);
 	tx_add(tx, &st->orphan_head, 8);
 	tx_add(tx, di, sizeof(*di));
 	di->orphan_next = st->orphan_head;
 	di->flags |= DAXFS_INODE_ORPHAN;
 	st->orphan_head = ino;
-	pthread_mutex_unlock(&fs->orphan_lock);
 }
 
 void orphan_remove(struct daxfs *fs, struct tx *tx, uint64_t ino)
@@ -154,7 +153,7 @@ void orphan_remove(struct daxfs *fs, struct tx *tx, uint64_t ino)
 
 	if (!(di->flags & DAXFS_INODE_ORPHAN))
 		return;
-	pthread_mutex_lock(&fs->orphan_lock);
+	tx_hold(tx, &fs->orphan_lock);
 	/* The list is short: it holds only unlinked files still open. */
 	for (uint64_t n = 0; *link && *link != ino && n < fs->inode_count; n++)
 		link = &dinode(fs, *link)->orphan_next;
@@ -165,7 +164,6 @@ void orphan_remove(struct daxfs *fs, struct tx *tx, uint64_t ino)
 		di->orphan_next = 0;
 		di->flags &= ~DAXFS_INODE_ORPHAN;
 	}
-	pthread_mutex_unlock(&fs->orphan_lock);
 }
 
 /* Caller holds im->lock exclusive; it is dropped and retaken while the

@@ -24,7 +24,8 @@ uint64_t inode_numbers_free(struct daxfs *fs);
 void inode_attr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *a);
 unsigned char inode_dtype(uint32_t mode);
 
-/* Orphan list, inside a transaction. */
+/* Orphan list, inside a transaction; the transaction keeps the orphan lock
+ * until it ends. */
 void orphan_add(struct daxfs *fs, struct tx *tx, uint64_t ino);
 void orphan_remove(struct daxfs *fs, struct tx *tx, uint64_t ino);
 

@@ -39,6 +39,15 @@ static int mark(void *p, uint64_t index, uint64_t blk, bool is_index)
 	return 0;
 }
 
+static int in_range(void *ctx, uint64_t index, uint64_t blk, bool is_index)
+{
+	(void)ctx;
+	(void)index;
+	(void)blk;
+	(void)is_index;
+	return 0; /* bmap_walk range-checks each pointer before calling */
+}
+
 static bool valid_type(uint32_t mode)
 {
 	switch (mode & S_IFMT) {
@@ -106,8 +115,15 @@ int recovery_scan(struct daxfs *fs, bool dirty, struct recovery_report *rep, cha
 			rc = -EUCLEAN;
 			break;
 		}
-		if (dirty && !fs->pool.read_only && (rc = trim_past_eof(fs, di, &rep->trimmed)))
+		/* Trimming follows pointers: range-check them all first. */
+		if (dirty && !fs->pool.read_only &&
+		    ((rc = bmap_walk(fs, di, in_range, NULL)) ||
+		     (rc = trim_past_eof(fs, di, &rep->trimmed)))) {
+			snprintf(err, errlen,
+				 "inode %llu has a block pointer out of range",
+				 (unsigned long long)ino);
 			break;
+		}
 		c.ino = ino;
 		c.gen = di->generation;
 		c.count = 0;

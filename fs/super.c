@@ -111,10 +111,12 @@ static int build_tables(struct daxfs *fs)
 	return 0;
 }
 
-static void mark_mounted(struct daxfs *fs)
+static void mark_mounted(struct daxfs *fs, bool dirty, const struct recovery_report *rep)
 {
 	struct daxfs_state *st = pool_state(&fs->pool);
 
+	if (dirty)
+		st->recovered_blocks = rep->bitmap_fixed;
 	st->mount_count++;
 	st->last_mount_time = time(NULL);
 	pool_persist(&fs->pool, st, 64);
@@ -174,7 +176,7 @@ int daxfs_mount(const char *pool_path, const struct daxfs_mount_opts *opts,
 		fprintf(stderr, "daxfs: %s: the allocation bitmap disagreed in %llu blocks; rebuilt\n",
 			fs->pool.path, (unsigned long long)rep.bitmap_fixed);
 	if (!fs->opts.read_only)
-		mark_mounted(fs);
+		mark_mounted(fs, dirty, &rep);
 	*out = fs;
 	return 0;
 fail:

@@ -118,7 +118,8 @@ static int plan(uint64_t bytes, uint64_t want_inodes, struct geometry *g)
 	uint64_t meta = DAXFS_FIRST_META_BLOCK + g->log_blocks + g->itable_blocks;
 	if (g->total <= meta + 1)
 		return -ENOSPC;
-	/* The bitmap covers only the data blocks, which it also shrinks. */
+	/* The bitmap covers only the data blocks, which it also shrinks; the
+	 * fixed point may leave it one block larger than the data needs. */
 	g->bitmap_blocks = 1;
 	for (;;) {
 		g->data_blocks = g->total - meta - g->bitmap_blocks;
@@ -188,7 +189,12 @@ static void write_pool(char *base, bool is_pmem, const struct daxfs_super *sb)
 
 	/* Everything but the superblock first: a crash during mkfs leaves no
 	 * valid signature. */
-	memset(base, 0, DAXFS_BLOCK_SIZE);
+	if (is_pmem) {
+		pmem_memset_persist(base, 0, DAXFS_BLOCK_SIZE);
+	} else {
+		memset(base, 0, DAXFS_BLOCK_SIZE);
+		pmem_msync(base, DAXFS_BLOCK_SIZE);
+	}
 	zero_with_progress(base + DAXFS_BLOCK_SIZE, meta_end - DAXFS_BLOCK_SIZE, is_pmem);
 
 	struct daxfs_state *st = (void *)(base + DAXFS_STATE_BLOCK * DAXFS_BLOCK_SIZE);

@@ -12,8 +12,8 @@ static uint64_t nwords_of(const struct block_alloc *ba)
 	return (ba->nblocks + 63) / 64;
 }
 
-/* Bits past the last data block are kept set so the scan never returns
- * them. */
+/* Bits past the last data block are zero on media; the scan treats them as
+ * set so that it never returns them. */
 static uint64_t tail_mask(const struct block_alloc *ba)
 {
 	unsigned used = ba->nblocks % 64;

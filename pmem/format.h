@@ -87,7 +87,7 @@ struct daxfs_state {
 	uint64_t mount_count;
 	int64_t last_mount_time;
 	int64_t last_unmount_time;
-	uint64_t deferred_frees; /* blocks freed at recovery from the last crash */
+	uint64_t recovered_blocks; /* blocks the last unclean-shutdown recovery freed */
 	uint8_t reserved[DAXFS_BLOCK_SIZE - 7 * 8];
 };
 
@@ -136,7 +136,10 @@ struct daxfs_dirent {
 
 /* Undo log slot.  Entries follow the header; each records the old contents
  * of a range about to be changed.  nentries is the commit word: recovery
- * rolls back every slot whose nentries is not 0. */
+ * rolls back every slot that carries DAXFS_LOG_MAGIC and whose nentries is
+ * not 0.  Transactions open at the same time never log overlapping ranges
+ * (the structures they change are under locks held until commit), so slots
+ * can be rolled back in any order. */
 struct daxfs_log_header {
 	uint64_t magic;
 	uint64_t nentries;

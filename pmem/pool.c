@@ -45,6 +45,8 @@ const char *pool_check_super(const struct daxfs_super *sb, uint64_t file_size)
 		return "superblock checksum mismatch (fsck.daxfs can restore it from the backup)";
 	if (sb->feature_incompat & ~DAXFS_FEATURE_INCOMPAT_SUPP)
 		return "pool uses incompatible features this build does not know";
+	if (sb->feature_ro_compat & ~DAXFS_FEATURE_RO_COMPAT_SUPP)
+		return "pool uses features this build can only mount read-only";
 	if (sb->block_size != DAXFS_BLOCK_SIZE)
 		return "unsupported block size";
 	if (sb->inode_count < 2 || sb->inode_count > UINT32_MAX || sb->data_blocks == 0 ||
@@ -53,7 +55,8 @@ const char *pool_check_super(const struct daxfs_super *sb, uint64_t file_size)
 	    sb->itable_start != sb->log_start + sb->log_slots * sb->log_slot_blocks ||
 	    sb->itable_blocks != div_up(sb->inode_count, DAXFS_INODES_PER_BLOCK) ||
 	    sb->bitmap_start != sb->itable_start + sb->itable_blocks ||
-	    sb->bitmap_blocks != div_up(sb->data_blocks, DAXFS_BLOCK_SIZE * 8ULL) ||
+	    sb->bitmap_blocks < div_up(sb->data_blocks, DAXFS_BLOCK_SIZE * 8ULL) ||
+	    sb->bitmap_blocks > div_up(sb->data_blocks, DAXFS_BLOCK_SIZE * 8ULL) + 1 ||
 	    sb->data_start != sb->bitmap_start + sb->bitmap_blocks ||
 	    sb->total_blocks != sb->data_start + sb->data_blocks ||
 	    sb->total_blocks > (UINT64_MAX >> (DAXFS_BLOCK_SHIFT + 2)))

@@ -107,6 +107,7 @@ void tx_begin(struct undo_log *log, struct tx *tx)
 	tx->used = 0;
 	tx->nentries = 0;
 	tx->nranges = 0;
+	tx->held = NULL;
 	struct daxfs_log_header *h = (void *)tx->base;
 	if (h->magic != DAXFS_LOG_MAGIC) {
 		h->nentries = 0;
@@ -151,8 +152,18 @@ void tx_add(struct tx *tx, void *addr, uint32_t len)
 	tx->nranges++;
 }
 
+void tx_hold(struct tx *tx, pthread_mutex_t *m)
+{
+	if (tx->held == m)
+		return;
+	pthread_mutex_lock(m);
+	tx->held = m;
+}
+
 static void release_slot(struct tx *tx)
 {
+	if (tx->held)
+		pthread_mutex_unlock(tx->held);
 	pthread_mutex_lock(&tx->log->lock);
 	tx->log->free_mask |= 1ULL << tx->slot;
 	pthread_cond_signal(&tx->log->cond);

@@ -33,6 +33,7 @@ struct tx {
 	uint64_t used; /* bytes of entries written */
 	uint64_t nentries;
 	int nranges;
+	pthread_mutex_t *held; /* released after commit or abort */
 	struct {
 		char *addr;
 		uint32_t len;
@@ -50,6 +51,10 @@ void tx_begin(struct undo_log *log, struct tx *tx);
  * this transaction.  Must precede any change to the range. */
 void tx_add(struct tx *tx, void *addr, uint32_t len);
 void tx_commit(struct tx *tx);
+/* Takes m (once) and keeps it until the transaction ends: for structures
+ * shared by all inodes, so that two open transactions never log the same
+ * range. */
+void tx_hold(struct tx *tx, pthread_mutex_t *m);
 /* Restores every logged range (an operation that failed half way). */
 void tx_abort(struct tx *tx);
 

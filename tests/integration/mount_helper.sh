@@ -1,0 +1,41 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# fuse3's mount helper: "mount -t fuse.daxfs POOL DIR -o OPTS" and an fstab
+# line (tested against a throwaway fstab with mount -T) start the daemon
+# found on PATH, pass daxfs options through, and umount stops it.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+itest_init
+
+M=$T/m
+mkdir "$M"
+mkpool "$T/p.pool" -s 32M
+# mount.fuse3 runs "daxfs" by name, as after meson install.
+export PATH="$(dirname "$DAXFS"):$PATH"
+
+check "mount -t fuse.daxfs" mount -t fuse.daxfs "$T/p.pool" "$M"
+check "it is mounted" mountpoint -q "$M"
+check "the mount shows the pool as its source" grep -q "^$T/p.pool $M fuse.daxfs " /proc/mounts
+echo "through the helper" >"$M/file"
+check "umount" umount "$M"
+check_fails "no longer mounted" mountpoint -q "$M"
+
+check "mount -t fuse.daxfs -o ro" mount -t fuse.daxfs "$T/p.pool" "$M" -o ro
+check_eq "data written before is there" "through the helper" "$(cat "$M/file")"
+check_fails "writes fail on a read-only mount" sh -c "echo x >'$M/other'"
+check "umount the read-only mount" umount "$M"
+
+printf '%s %s fuse.daxfs defaults,layout_wait=deferred,break_timeout=5 0 0\n' \
+	"$T/p.pool" "$M" >"$T/fstab"
+check "mount from an fstab line" mount -T "$T/fstab" "$M"
+check_eq "the fstab mount sees the data" "through the helper" "$(cat "$M/file")"
+check "umount the fstab mount" umount "$M"
+
+printf '%s %s fuse.daxfs layout_wait=sometimes 0 0\n' "$T/p.pool" "$M" >"$T/fstab.bad"
+out=$(mount -T "$T/fstab.bad" "$M" 2>&1) && die "a bad option was accepted"
+case "$out" in
+*layout_wait*) pass "a bad option is refused with a message naming it" ;;
+*) die "the refusal does not name the option: $out" ;;
+esac
+check_fails "nothing was mounted" mountpoint -q "$M"
+finish
