@@ -37,6 +37,13 @@ struct daxfs_mount_opts {
 	 * (length 0: to end of file).  May be NULL. */
 	void (*inval_range)(void *ctx, uint64_t ino, uint64_t off, uint64_t len);
 	void *inval_ctx;
+	/* Called when a removal needs back pins held by handle `owner` (the
+	 * adapter wakes its poll()ers).  May be NULL. */
+	void (*recall)(void *ctx, uint64_t owner);
+	void *recall_ctx;
+	/* A write into a block under a STABLE pin waits for the unpin instead
+	 * of going copy-on-write. */
+	bool stable_writes_wait;
 };
 
 struct daxfs_cred {
@@ -180,6 +187,22 @@ int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out);
  * so that they look at their flags. */
 void daxfs_set_cancel_flag(const _Atomic bool *flag);
 void daxfs_cancel_wakeup(struct daxfs *fs);
+
+/* Pins: long-term references of DMA-style users, owned by an open handle.
+ * daxfs_handle_new gives a handle id for an open file; releasing it drops
+ * every pin it holds.  The payloads are those of fs/daxfs_ioctl.h. */
+struct daxfs_ioc_pin;
+struct daxfs_ioc_layout;
+struct daxfs_ioc_poolinfo;
+struct daxfs_ioc_recalls;
+uint64_t daxfs_handle_new(struct daxfs *fs);
+void daxfs_handle_release(struct daxfs *fs, uint64_t handle);
+int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_pin *p);
+int daxfs_unpin(struct daxfs *fs, uint64_t handle, uint64_t pin_id);
+int daxfs_layout(struct daxfs *fs, uint64_t ino, struct daxfs_ioc_layout *l);
+int daxfs_poolinfo(struct daxfs *fs, struct daxfs_ioc_poolinfo *pi);
+/* Returns how many of the handle's pins are recalled (0: poll sees none). */
+int daxfs_recalls(struct daxfs *fs, uint64_t handle, struct daxfs_ioc_recalls *r);
 
 /* Observability: the ioctl payloads of fs/daxfs_ioctl.h, filled in
  * process.  The map call returns -EINVAL for anything but a regular file. */

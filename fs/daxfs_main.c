@@ -37,6 +37,7 @@ struct daxfs_config {
 	bool read_only;
 	enum daxfs_layout_wait layout_wait;
 	unsigned break_timeout;
+	bool stable_writes_wait;
 };
 
 enum {
@@ -44,6 +45,7 @@ enum {
 	KEY_RW,
 	KEY_LAYOUT_WAIT,
 	KEY_BREAK_TIMEOUT,
+	KEY_STABLE_WRITES,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -51,6 +53,7 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("layout_wait=", KEY_LAYOUT_WAIT),
 	FUSE_OPT_KEY("break_timeout=", KEY_BREAK_TIMEOUT),
+	FUSE_OPT_KEY("stable_writes=", KEY_STABLE_WRITES),
 	FUSE_OPT_END
 };
 
@@ -62,7 +65,10 @@ static void usage(const char *prog)
 	       "    -o layout_wait=MODE    how removals wait for blocks still in use\n"
 	       "                           sync: return once the blocks are free (default)\n"
 	       "                           deferred: the last user frees them\n"
-	       "    -o break_timeout=SECS  longest wait for blocks in use (default: %u)\n\n",
+	       "    -o break_timeout=SECS  longest wait for blocks in use (default: %u)\n"
+	       "    -o stable_writes=MODE  writes into blocks under a STABLE pin\n"
+	       "                           cow: go to a fresh copy of the block (default)\n"
+	       "                           wait: wait until the pin is dropped\n\n",
 	       DEFAULT_BREAK_TIMEOUT);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -88,6 +94,16 @@ static int opt_layout_wait(struct daxfs_config *cfg, const char *val)
 		return -1;
 	}
 	return 0;
+}
+
+static int opt_stable_writes(struct daxfs_config *cfg, const char *val)
+{
+	if (!strcmp(val, "cow") || !strcmp(val, "wait")) {
+		cfg->stable_writes_wait = !strcmp(val, "wait");
+		return 0;
+	}
+	fprintf(stderr, "daxfs: stable_writes must be cow or wait, not '%s'\n", val);
+	return -1;
 }
 
 static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
@@ -146,6 +162,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return opt_layout_wait(cfg, arg + strlen("layout_wait="));
 	case KEY_BREAK_TIMEOUT:
 		return opt_break_timeout(cfg, arg + strlen("break_timeout="));
+	case KEY_STABLE_WRITES:
+		return opt_stable_writes(cfg, arg + strlen("stable_writes="));
 	default:
 		return 1;
 	}
@@ -326,8 +344,9 @@ int main(int argc, char *argv[])
 		.read_only = cfg.read_only,
 		.layout_wait = cfg.layout_wait,
 		.break_timeout_sec = cfg.break_timeout,
+		.stable_writes_wait = cfg.stable_writes_wait,
 	};
-	daxfs_fuse_hook_inval(df, &mo);
+	daxfs_fuse_hook(df, &mo);
 	/* In the foreground, before anything is mounted: a bad pool fails here
 	 * with the reason on the terminal. */
 	rc = daxfs_mount(cfg.pool, &mo, &fs, err, sizeof(err));

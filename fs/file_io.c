@@ -16,6 +16,7 @@
 #include "block_map.h"
 #include "inode.h"
 #include "layout_break.h"
+#include "stable_pages.h"
 
 static const char zero_block[DAXFS_BLOCK_SIZE] __attribute__((aligned(4096)));
 
@@ -160,7 +161,7 @@ ssize_t daxfs_read(struct daxfs *fs, uint64_t ino, void *buf, size_t size, uint6
 /* A new block for index, its bytes outside [boff, boff+len) zeroed so that
  * nothing stale is ever exposed past EOF or in the rest of the block. */
 static int fill_new_block(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t boff,
-			  const char *src, uint64_t len)
+			  const char *src, uint64_t len, uint64_t *out)
 {
 	uint64_t blk;
 	int rc = fs_block_alloc(fs, &blk);
@@ -185,7 +186,14 @@ static int fill_new_block(struct daxfs *fs, struct inode_mem *im, uint64_t index
 	pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_ALLOCATED, PFN_TRACKED,
 		       pfn_owner(im->ino, index), im->di->generation);
 	pool_store8(&fs->pool, &im->di->blocks, im->di->blocks + 1);
+	if (out)
+		*out = blk;
 	return 0;
+}
+
+int file_alloc_zeroed(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *blk)
+{
+	return fill_new_block(fs, im, index, 0, NULL, DAXFS_BLOCK_SIZE, blk);
 }
 
 /* Writes one span inside a block.  Locking: im->lock held exclusive. */
@@ -194,12 +202,20 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, uint64_t pos, cons
 {
 	uint64_t index = pos / DAXFS_BLOCK_SIZE, boff = pos % DAXFS_BLOCK_SIZE;
 	struct pfn_table *t = fs_pfns(fs);
+	uint64_t blk;
+	int rc;
 
-	rcu_read_lock();
-	uint64_t blk = get_block(fs, t, im->di, index);
-	rcu_read_unlock();
-	if (!blk)
-		return fill_new_block(fs, im, index, boff, src, len);
+	do {
+		rcu_read_lock();
+		blk = get_block(fs, t, im->di, index);
+		rcu_read_unlock();
+		if (!blk)
+			return fill_new_block(fs, im, index, boff, src, len, NULL);
+	} while ((rc = stable_before_change(fs, im, index, &blk)) == -EAGAIN);
+	if (rc) {
+		pfn_put(t, blk - fs->alloc.data_start);
+		return rc;
+	}
 	pool_memcpy_persist(&fs->pool, (char *)pool_block(&fs->pool, blk) + boff, src, len);
 	pfn_put(t, blk - fs->alloc.data_start);
 	return 0;
@@ -281,18 +297,27 @@ int daxfs_fsync(struct daxfs *fs, uint64_t ino)
 }
 
 /* Zeroes [off, off+len) inside one existing block, if there is one. */
-static void zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t len)
+static int zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t len)
 {
 	struct pfn_table *t = fs_pfns(fs);
+	uint64_t index = off / DAXFS_BLOCK_SIZE, blk;
+	int rc;
 
-	rcu_read_lock();
-	uint64_t blk = get_block(fs, t, im->di, off / DAXFS_BLOCK_SIZE);
-	rcu_read_unlock();
-	if (!blk)
-		return;
+	do {
+		rcu_read_lock();
+		blk = get_block(fs, t, im->di, index);
+		rcu_read_unlock();
+		if (!blk)
+			return 0;
+	} while ((rc = stable_before_change(fs, im, index, &blk)) == -EAGAIN);
+	if (rc) {
+		pfn_put(t, blk - fs->alloc.data_start);
+		return rc;
+	}
 	pool_memset_persist(&fs->pool, (char *)pool_block(&fs->pool, blk) + off % DAXFS_BLOCK_SIZE,
 			    0, len);
 	pfn_put(t, blk - fs->alloc.data_start);
+	return 0;
 }
 
 int file_truncate(struct daxfs *fs, struct inode_mem *im, uint64_t size)
@@ -304,8 +329,11 @@ int file_truncate(struct daxfs *fs, struct inode_mem *im, uint64_t size)
 	pool_store8(&fs->pool, &im->di->size, size);
 	if (size >= old)
 		return 0; /* bytes past the old EOF are zero already */
-	if (size % DAXFS_BLOCK_SIZE)
-		zero_in_block(fs, im, size, DAXFS_BLOCK_SIZE - size % DAXFS_BLOCK_SIZE);
+	if (size % DAXFS_BLOCK_SIZE) {
+		int rc = zero_in_block(fs, im, size, DAXFS_BLOCK_SIZE - size % DAXFS_BLOCK_SIZE);
+		if (rc)
+			return rc;
+	}
 	return layout_remove(fs, im, (size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE, UINT64_MAX,
 			     0);
 }
@@ -319,15 +347,15 @@ static int punch(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t 
 
 	if (off >= end)
 		return 0;
-	if (first > last_excl) {
-		/* The whole range is inside one block. */
-		zero_in_block(fs, im, off, end - off);
-		return 0;
-	}
+	if (first > last_excl) /* the whole range is inside one block */
+		return zero_in_block(fs, im, off, end - off);
+	int rc = 0;
 	if (off % DAXFS_BLOCK_SIZE)
-		zero_in_block(fs, im, off, first * DAXFS_BLOCK_SIZE - off);
-	if (end % DAXFS_BLOCK_SIZE)
-		zero_in_block(fs, im, last_excl * DAXFS_BLOCK_SIZE, end % DAXFS_BLOCK_SIZE);
+		rc = zero_in_block(fs, im, off, first * DAXFS_BLOCK_SIZE - off);
+	if (!rc && end % DAXFS_BLOCK_SIZE)
+		rc = zero_in_block(fs, im, last_excl * DAXFS_BLOCK_SIZE, end % DAXFS_BLOCK_SIZE);
+	if (rc)
+		return rc;
 	if (first < last_excl)
 		return layout_remove(fs, im, first, last_excl - 1, 0);
 	return 0;
@@ -338,7 +366,7 @@ static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uin
 	for (uint64_t i = off / DAXFS_BLOCK_SIZE; i * DAXFS_BLOCK_SIZE < end; i++) {
 		if (bmap_lookup(fs, im->di, i))
 			continue;
-		int rc = fill_new_block(fs, im, i, 0, NULL, DAXFS_BLOCK_SIZE);
+		int rc = file_alloc_zeroed(fs, im, i, NULL);
 		if (rc)
 			return rc;
 	}

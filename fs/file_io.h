@@ -9,4 +9,8 @@
  * layout_remove). */
 int file_truncate(struct daxfs *fs, struct inode_mem *im, uint64_t size);
 
+/* Allocates a zeroed block for file block index (a WRITE pin of a hole).
+ * Locking: im->lock exclusive. */
+int file_alloc_zeroed(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *blk);
+
 #endif

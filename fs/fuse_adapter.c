@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -49,10 +50,82 @@ struct inval_queue {
 	bool warned_nomem;
 };
 
+/* Poll handles of open files, by daxfs handle id: a recall wakes the
+ * poll()ers of the handle whose pins it needs. */
+struct poll_slot {
+	uint64_t handle;
+	struct fuse_pollhandle *ph;
+};
+
+struct poll_table {
+	pthread_mutex_t lock;
+	struct poll_slot *slots;
+	size_t n, cap;
+};
+
 struct daxfs_fuse {
 	struct daxfs *fs;
 	struct inval_queue inval;
+	struct poll_table polls;
 };
+
+/* Replaces (ph) or forgets (ph NULL) the poll handle of a daxfs handle. */
+static void poll_set(struct poll_table *pt, uint64_t handle, struct fuse_pollhandle *ph)
+{
+	struct fuse_pollhandle *old = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&pt->lock);
+	for (i = 0; i < pt->n && pt->slots[i].handle != handle; i++)
+		;
+	if (i < pt->n) {
+		old = pt->slots[i].ph;
+		if (ph)
+			pt->slots[i].ph = ph;
+		else
+			pt->slots[i] = pt->slots[--pt->n];
+	} else if (ph) {
+		if (pt->n == pt->cap) {
+			size_t cap = pt->cap ? pt->cap * 2 : 16;
+			struct poll_slot *n = realloc(pt->slots, cap * sizeof(*n));
+			if (!n) {
+				/* The poller misses this wake-up, not the recall: its
+				 * next poll() still reports POLLPRI. */
+				old = ph;
+				goto out;
+			}
+			pt->slots = n;
+			pt->cap = cap;
+		}
+		pt->slots[pt->n++] = (struct poll_slot){ handle, ph };
+	}
+out:
+	pthread_mutex_unlock(&pt->lock);
+	if (old)
+		fuse_pollhandle_destroy(old);
+}
+
+/* The core needs pins of this handle back: wake its poll()ers.  A poll
+ * handle serves one notification; the kernel sends a fresh one with its
+ * next poll. */
+static void on_recall(void *ctx, uint64_t handle)
+{
+	struct poll_table *pt = ctx;
+	struct fuse_pollhandle *ph = NULL;
+
+	pthread_mutex_lock(&pt->lock);
+	for (size_t i = 0; i < pt->n; i++)
+		if (pt->slots[i].handle == handle) {
+			ph = pt->slots[i].ph;
+			pt->slots[i] = pt->slots[--pt->n];
+			break;
+		}
+	pthread_mutex_unlock(&pt->lock);
+	if (ph) {
+		fuse_lowlevel_notify_poll(ph);
+		fuse_pollhandle_destroy(ph);
+	}
+}
 
 static struct daxfs *req_fs(fuse_req_t req)
 {
@@ -534,6 +607,7 @@ static void dx_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	set_open_flags(fi);
+	fi->fh = daxfs_handle_new(fs);
 	/* An interrupted open is never released by the kernel. */
 	if (fuse_reply_open(req, fi) != 0)
 		daxfs_release(fs, ino);
@@ -558,6 +632,7 @@ static void dx_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 	fill_entry(&e, &a);
 	set_open_flags(fi);
+	fi->fh = daxfs_handle_new(fs);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		daxfs_release(fs, a.ino);
 		daxfs_forget(fs, a.ino, 1);
@@ -610,11 +685,30 @@ static void dx_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* Closing the file, or the death of its process, drops its pins. */
 static void dx_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)fi;
-	daxfs_release(req_fs(req), ino);
+	struct daxfs_fuse *df = fuse_req_userdata(req);
+
+	poll_set(&df->polls, fi->fh, NULL);
+	daxfs_handle_release(df->fs, fi->fh);
+	daxfs_release(df->fs, ino);
 	fuse_reply_err(req, 0);
+}
+
+static void dx_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		    struct fuse_pollhandle *ph)
+{
+	struct daxfs_fuse *df = fuse_req_userdata(req);
+	struct daxfs_ioc_recalls r;
+	unsigned revents = POLLIN | POLLOUT;
+
+	(void)ino;
+	if (ph)
+		poll_set(&df->polls, fi->fh, ph);
+	if (daxfs_recalls(df->fs, fi->fh, &r) > 0)
+		revents |= POLLPRI;
+	fuse_reply_poll(req, revents);
 }
 
 static void dx_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -786,6 +880,52 @@ static void dx_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, true);
 }
 
+/* The direct-access commands, on the handle's pins.  Payloads are copied
+ * in and out whole: the kernel hands exactly _IOC_SIZE bytes each way. */
+static void pin_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t handle,
+		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	struct daxfs *fs = req_fs(req);
+	size_t size = _IOC_SIZE(cmd);
+	bool in = _IOC_DIR(cmd) & _IOC_WRITE, out = _IOC_DIR(cmd) & _IOC_READ;
+	void *buf;
+	int rc;
+
+	if ((in && in_bufsz != size) || (out && out_bufsz != size)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	buf = calloc(1, size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (in)
+		memcpy(buf, in_buf, size);
+	switch (cmd) {
+	case DAXFS_IOC_PIN:
+		rc = daxfs_pin(fs, ino, handle, buf);
+		break;
+	case DAXFS_IOC_UNPIN:
+		rc = daxfs_unpin(fs, handle, ((struct daxfs_ioc_unpin *)buf)->pin_id);
+		break;
+	case DAXFS_IOC_LAYOUT:
+		rc = daxfs_layout(fs, ino, buf);
+		break;
+	case DAXFS_IOC_POOLINFO:
+		rc = daxfs_poolinfo(fs, buf);
+		break;
+	default: /* DAXFS_IOC_RECALLS */
+		rc = daxfs_recalls(fs, handle, buf);
+		break;
+	}
+	if (rc < 0)
+		reply_status(req, rc);
+	else
+		fuse_reply_ioctl(req, 0, out ? buf : NULL, out ? size : 0);
+	free(buf);
+}
+
 /* Only the fixed-size commands of daxfs_ioctl.h; a payload of the wrong size
  * (a client built against another header) is refused, never guessed at. */
 static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
@@ -800,7 +940,18 @@ static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
+	if (_IOC_SIZE((unsigned)cmd) != in_bufsz && in_bufsz != 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
 	switch ((unsigned)cmd) {
+	case DAXFS_IOC_PIN:
+	case DAXFS_IOC_UNPIN:
+	case DAXFS_IOC_LAYOUT:
+	case DAXFS_IOC_POOLINFO:
+	case DAXFS_IOC_RECALLS:
+		pin_ioctl(req, ino, (unsigned)cmd, fi->fh, in_buf, in_bufsz, out_bufsz);
+		return;
 	case DAXFS_IOC_STATS: {
 		struct daxfs_ioc_stats st;
 		if (out_bufsz != sizeof(st)) {
@@ -866,6 +1017,7 @@ static void dx_statfs(fuse_req_t req, fuse_ino_t ino)
 const struct fuse_lowlevel_ops daxfs_fuse_ops = {
 	.init = dx_init,
 	.ioctl = dx_ioctl,
+	.poll = dx_poll,
 	.destroy = dx_destroy,
 	.lookup = dx_lookup,
 	.forget = dx_forget,
@@ -908,6 +1060,7 @@ struct daxfs_fuse *daxfs_fuse_new(void)
 		goto err_free;
 	if (pthread_cond_init(&df->inval.wake, NULL))
 		goto err_mutex;
+	pthread_mutex_init(&df->polls.lock, NULL);
 	return df;
 
 err_mutex:
@@ -922,15 +1075,21 @@ void daxfs_fuse_free(struct daxfs_fuse *df)
 	if (!df)
 		return;
 	inval_drop_all(&df->inval);
+	for (size_t i = 0; i < df->polls.n; i++)
+		fuse_pollhandle_destroy(df->polls.slots[i].ph);
+	free(df->polls.slots);
+	pthread_mutex_destroy(&df->polls.lock);
 	pthread_cond_destroy(&df->inval.wake);
 	pthread_mutex_destroy(&df->inval.lock);
 	free(df);
 }
 
-void daxfs_fuse_hook_inval(struct daxfs_fuse *df, struct daxfs_mount_opts *opts)
+void daxfs_fuse_hook(struct daxfs_fuse *df, struct daxfs_mount_opts *opts)
 {
 	opts->inval_range = inval_range;
 	opts->inval_ctx = &df->inval;
+	opts->recall = on_recall;
+	opts->recall_ctx = &df->polls;
 }
 
 void daxfs_fuse_attach(struct daxfs_fuse *df, struct daxfs *fs)

@@ -22,8 +22,9 @@ struct daxfs_fuse *daxfs_fuse_new(void);
 /* The invalidation thread must have been joined. */
 void daxfs_fuse_free(struct daxfs_fuse *df);
 
-/* Points the core's inval_range hook at df; call before daxfs_mount. */
-void daxfs_fuse_hook_inval(struct daxfs_fuse *df, struct daxfs_mount_opts *opts);
+/* Points the core's hooks (page-cache invalidation, pin recalls) at df; call
+ * before daxfs_mount. */
+void daxfs_fuse_hook(struct daxfs_fuse *df, struct daxfs_mount_opts *opts);
 /* The mounted core the requests go to; call before the session is created. */
 void daxfs_fuse_attach(struct daxfs_fuse *df, struct daxfs *fs);
 

@@ -11,6 +11,7 @@
 static void break_layouts(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
 			  unsigned flags)
 {
+	pins_recall_range(fs, im->ino, first, last);
 	if (!(flags & LAYOUT_INVAL) || !fs->opts.inval_range)
 		return;
 	uint64_t off = first * DAXFS_BLOCK_SIZE;
@@ -134,6 +135,13 @@ int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64
 	block_list_free(&data);
 	block_list_free(&index);
 	return rc;
+}
+
+void layout_retire(struct daxfs *fs, uint64_t blk)
+{
+	pfn_untrack(fs_pfns(fs), blk - fs->alloc.data_start);
+	synchronize_rcu();
+	defer(fs, blk);
 }
 
 int deferred_init(struct daxfs *fs)

@@ -3,7 +3,8 @@
  * The one protocol every path that removes blocks from a file goes through
  * (truncate, punch hole, zero range, eviction, unmount):
  *
- *   1. break layouts: drop what caches the range (kernel page cache);
+ *   1. break layouts: recall pins on the range (their holders are told)
+ *      and drop what caches it (kernel page cache);
  *   2. untrack: clear the range from the block map (persistently) and move
  *      its pfns to UNTRACKED, so no new reference can be taken;
  *   3. wait for an RCU grace period, so no reader still walks an index
@@ -30,6 +31,11 @@
  * while waiting, so the caller must revalidate anything it read before. */
 int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
 		  unsigned flags);
+
+/* Retires one block that a copy-on-write has already replaced in its map:
+ * untrack, grace period, then free it or, busy, leave it to its last
+ * user.  Never sleeps on the block. */
+void layout_retire(struct daxfs *fs, uint64_t blk);
 
 /* Deferred queue: busy blocks whose remover did not wait for them. */
 int deferred_init(struct daxfs *fs);

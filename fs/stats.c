@@ -47,8 +47,12 @@ int daxfs_stats(struct daxfs *fs, struct daxfs_ioc_stats *out)
 		out->wait_hist[b] = atomic_load(&st->wait_hist[b]);
 	out->deferred_total = atomic_load(&st->deferred);
 	out->deferred_freed = atomic_load(&st->deferred_freed);
+	deferred_retry(fs); /* drop entries freed by their last put since */
 	out->deferred_queue = deferred_length(fs);
 	out->illegal_transitions = atomic_load(&st->illegal_transitions);
+	out->pins_active = pins_active(&fs->pinreg);
+	out->recalls = atomic_load(&fs->pinreg.recalls);
+	out->bounces = atomic_load(&fs->pinreg.bounces);
 	return 0;
 }
 

@@ -45,6 +45,8 @@ static void free_deferred_block(void *ctx, uint64_t pfn)
 
 static void teardown(struct daxfs *fs)
 {
+	if (fs->pfns.table)
+		pins_destroy(fs);
 	inode_cache_destroy(fs);
 	free(fs->ifree);
 	if (fs->pfns.table) {
@@ -102,6 +104,7 @@ static int build_tables(struct daxfs *fs)
 	if ((rc = block_alloc_init(&fs->alloc, &fs->pool)))
 		return rc;
 	pfn_domain_init(&fs->pfns, free_deferred_block, fs);
+	pins_init(&fs->pinreg, sb->data_blocks);
 	struct pfn_table *t = pfn_table_new(&fs->pfns, sb->data_blocks, sb->data_start);
 	if (!t)
 		return -ENOMEM;
@@ -243,6 +246,10 @@ int daxfs_unmount(struct daxfs *fs, struct daxfs_unmount_report *report)
 
 	rcu_thread_enter();
 	stop_background(fs);
+	/* Every handle is gone with the session: pins left over belong to
+	 * nobody any more, and the final wait must not wait for them. */
+	pins_destroy(fs);
+	pins_init(&fs->pinreg, fs->alloc.nblocks);
 	if (!fs->opts.read_only) {
 		evict_unlinked(fs);
 		rep.busy_blocks_waited = deferred_drain(fs, &rep.wait_seconds);

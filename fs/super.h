@@ -12,6 +12,7 @@
 #include "../pmem/undo_log.h"
 #include "daxfs.h"
 #include "pfn_table.h"
+#include "pin.h"
 
 struct dir_index;
 
@@ -36,6 +37,7 @@ struct daxfs {
 	struct undo_log log;
 	struct block_alloc alloc;
 	struct pfn_domain pfns;
+	struct pin_registry pinreg;
 	struct daxfs_dinode *itable;
 	uint64_t inode_count;
 	struct inode_mem *_Atomic *icache;

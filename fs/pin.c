@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+#include "pin.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_map.h"
+#include "daxfs_ioctl.h"
+#include "file_io.h"
+#include "inode.h"
+#include "super.h"
+
+struct pin {
+	uint64_t id, handle, ino;
+	uint64_t first, nblocks; /* file blocks */
+	unsigned flags;
+	bool recalled;
+	uint64_t pfns[]; /* what was pinned, whatever the map says later */
+};
+
+void pins_init(struct pin_registry *reg, uint64_t nblocks)
+{
+	memset(reg, 0, sizeof(*reg));
+	pthread_mutex_init(&reg->lock, NULL);
+	reg->nblocks = nblocks;
+	atomic_store(&reg->next_handle, 1);
+}
+
+uint64_t daxfs_handle_new(struct daxfs *fs)
+{
+	return atomic_fetch_add(&fs->pinreg.next_handle, 1);
+}
+
+size_t pins_active(struct pin_registry *reg)
+{
+	pthread_mutex_lock(&reg->lock);
+	size_t n = reg->n;
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
+static uint8_t *stable_counts(struct pin_registry *reg)
+{
+	uint8_t *s = atomic_load(&reg->stable);
+
+	if (!s) {
+		uint8_t *n = calloc(reg->nblocks, 1);
+		if (n && !atomic_compare_exchange_strong(&reg->stable, &s, n))
+			free(n);
+		s = atomic_load(&reg->stable);
+	}
+	return s;
+}
+
+/* Drops the pin counts of the first n pfns of p. */
+static void release_pfns(struct daxfs *fs, struct pin *p, uint64_t n)
+{
+	struct pfn_table *t = fs_pfns(fs);
+	uint8_t *s = atomic_load(&fs->pinreg.stable);
+
+	for (uint64_t i = 0; i < n; i++) {
+		if ((p->flags & DAXFS_PIN_STABLE) && s)
+			__atomic_fetch_sub(&s[p->pfns[i]], 1, __ATOMIC_RELEASE);
+		pfn_unpin(t, p->pfns[i]);
+	}
+	if (p->flags & DAXFS_PIN_STABLE)
+		pfn_wake_all(&fs->pfns); /* writers waiting for stable pins to go */
+}
+
+static int check_request(struct daxfs *fs, struct inode_mem *im, const struct daxfs_ioc_pin *p)
+{
+	unsigned known = DAXFS_PIN_READ | DAXFS_PIN_WRITE | DAXFS_PIN_LONGTERM | DAXFS_PIN_STABLE;
+
+	if (!S_ISREG(im->di->mode))
+		return -EINVAL;
+	if ((p->flags & ~known) || !(p->flags & (DAXFS_PIN_READ | DAXFS_PIN_WRITE)))
+		return -EINVAL;
+	if (p->length == 0 || p->length > DAXFS_PIN_MAX_LENGTH ||
+	    (p->offset | p->length) % DAXFS_BLOCK_SIZE)
+		return -EINVAL;
+	if (p->offset >= DAXFS_MAX_FILE_SIZE || p->length > DAXFS_MAX_FILE_SIZE - p->offset)
+		return -EFBIG;
+	if ((p->flags & DAXFS_PIN_WRITE) && fs->opts.read_only)
+		return -EROFS;
+	return 0;
+}
+
+static int check_limits(struct pin_registry *reg, uint64_t handle)
+{
+	size_t mine = 0;
+
+	if (reg->n >= DAXFS_PINS_PER_MOUNT)
+		return -ENFILE;
+	for (size_t i = 0; i < reg->n; i++)
+		mine += reg->pins[i]->handle == handle;
+	return mine >= DAXFS_PINS_PER_HANDLE ? -EMFILE : 0;
+}
+
+static void add_extent(struct daxfs_extent *ext, uint32_t *n, uint64_t foff, uint64_t poff,
+		       uint64_t len)
+{
+	struct daxfs_extent *last = *n ? &ext[*n - 1] : NULL;
+
+	if (last && last->file_offset + last->length == foff &&
+	    last->pool_offset + last->length == poff) {
+		last->length += len;
+		return;
+	}
+	ext[*n] = (struct daxfs_extent){ foff, poff, len };
+	(*n)++;
+}
+
+/* Locking: im->lock exclusive.  Pins block i of the range, allocating it
+ * for a WRITE pin of a hole. */
+static int pin_block(struct daxfs *fs, struct inode_mem *im, struct pin *p, uint64_t i)
+{
+	uint64_t index = p->first + i, blk = bmap_lookup(fs, im->di, index);
+	int rc;
+
+	if (!blk) {
+		if (!(p->flags & DAXFS_PIN_WRITE))
+			return -ENXIO;
+		if ((rc = file_alloc_zeroed(fs, im, index, &blk)))
+			return rc;
+	}
+	uint64_t pfn = blk - fs->alloc.data_start;
+	if (p->flags & DAXFS_PIN_STABLE) {
+		uint8_t *s = stable_counts(&fs->pinreg);
+		if (!s)
+			return -ENOMEM;
+		if (__atomic_load_n(&s[pfn], __ATOMIC_RELAXED) == UINT8_MAX)
+			return -EMLINK;
+		if ((rc = pfn_pin(fs_pfns(fs), pfn)))
+			return rc;
+		__atomic_fetch_add(&s[pfn], 1, __ATOMIC_RELEASE);
+	} else if ((rc = pfn_pin(fs_pfns(fs), pfn))) {
+		return rc;
+	}
+	p->pfns[i] = pfn;
+	return 0;
+}
+
+static int register_pin(struct pin_registry *reg, struct pin *p)
+{
+	int rc;
+
+	pthread_mutex_lock(&reg->lock);
+	if (!(rc = check_limits(reg, p->handle)) && reg->n == reg->cap) {
+		size_t cap = reg->cap ? reg->cap * 2 : 64;
+		struct pin **n = realloc(reg->pins, cap * sizeof(*n));
+		if (n) {
+			reg->pins = n;
+			reg->cap = cap;
+		} else {
+			rc = -ENOMEM;
+		}
+	}
+	if (!rc) {
+		p->id = ++reg->next_id;
+		reg->pins[reg->n++] = p;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_pin *req)
+{
+	uint64_t nblocks = req->length / DAXFS_BLOCK_SIZE, i = 0;
+	int rc;
+
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+	if (!im)
+		return -ENOENT;
+	if ((rc = check_request(fs, im, req)))
+		return rc;
+	struct pin *p = calloc(1, sizeof(*p) + nblocks * sizeof(uint64_t));
+	if (!p)
+		return -ENOMEM;
+	p->handle = handle;
+	p->ino = ino;
+	p->first = req->offset / DAXFS_BLOCK_SIZE;
+	p->nblocks = nblocks;
+	p->flags = req->flags;
+
+	pthread_rwlock_wrlock(&im->lock);
+	uint64_t eof = (im->di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+	rc = im->dead ? -ENOENT : p->first + nblocks > eof ? -ENXIO : 0;
+	req->nextents = 0;
+	for (; !rc && i < nblocks; i++) {
+		if ((rc = pin_block(fs, im, p, i)))
+			break;
+		uint64_t poff = (p->pfns[i] + fs->alloc.data_start) * DAXFS_BLOCK_SIZE;
+		if (req->nextents == DAXFS_PIN_MAX_EXTENTS) {
+			const struct daxfs_extent *l = &req->extents[DAXFS_PIN_MAX_EXTENTS - 1];
+			if (l->pool_offset + l->length != poff) {
+				i++; /* this block is pinned: release it with the rest */
+				rc = -E2BIG; /* too fragmented: pin a smaller range */
+				break;
+			}
+		}
+		add_extent(req->extents, &req->nextents, (p->first + i) * DAXFS_BLOCK_SIZE, poff,
+			   DAXFS_BLOCK_SIZE);
+	}
+	if (!rc)
+		rc = register_pin(&fs->pinreg, p);
+	pthread_rwlock_unlock(&im->lock);
+	if (rc) {
+		release_pfns(fs, p, i);
+		free(p);
+		return rc;
+	}
+	req->pin_id = p->id;
+	return 0;
+}
+
+/* Removes and returns the pins matching (handle, id); id 0 matches all. */
+static size_t take_pins(struct pin_registry *reg, uint64_t handle, uint64_t id, struct pin ***out)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	*out = malloc((reg->n ? reg->n : 1) * sizeof(**out));
+	for (size_t i = 0; *out && i < reg->n;) {
+		struct pin *p = reg->pins[i];
+		if (p->handle == handle && (id == 0 || p->id == id)) {
+			(*out)[n++] = p;
+			reg->pins[i] = reg->pins[--reg->n];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
+int daxfs_unpin(struct daxfs *fs, uint64_t handle, uint64_t pin_id)
+{
+	struct pin **taken;
+
+	rcu_thread_enter();
+	if (pin_id == 0)
+		return -EINVAL;
+	size_t n = take_pins(&fs->pinreg, handle, pin_id, &taken);
+	if (!taken)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		release_pfns(fs, taken[i], taken[i]->nblocks);
+		free(taken[i]);
+	}
+	free(taken);
+	return n ? 0 : -EINVAL;
+}
+
+void daxfs_handle_release(struct daxfs *fs, uint64_t handle)
+{
+	struct pin **taken;
+
+	rcu_thread_enter();
+	size_t n = take_pins(&fs->pinreg, handle, 0, &taken);
+	for (size_t i = 0; taken && i < n; i++) {
+		release_pfns(fs, taken[i], taken[i]->nblocks);
+		free(taken[i]);
+	}
+	free(taken);
+}
+
+void pins_destroy(struct daxfs *fs)
+{
+	struct pin_registry *reg = &fs->pinreg;
+
+	for (size_t i = 0; i < reg->n; i++) {
+		release_pfns(fs, reg->pins[i], reg->pins[i]->nblocks);
+		free(reg->pins[i]);
+	}
+	free(reg->pins);
+	free(atomic_load(&reg->stable));
+	pthread_mutex_destroy(&reg->lock);
+	memset(reg, 0, sizeof(*reg));
+}
+
+unsigned pins_recall_range(struct daxfs *fs, uint64_t ino, uint64_t first, uint64_t last)
+{
+	struct pin_registry *reg = &fs->pinreg;
+	uint64_t handles[64];
+	unsigned recalled = 0, nh = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	for (size_t i = 0; i < reg->n; i++) {
+		struct pin *p = reg->pins[i];
+		if (p->ino != ino || p->recalled || p->first > last ||
+		    p->first + p->nblocks - 1 < first)
+			continue;
+		p->recalled = true;
+		recalled++;
+		bool seen = false;
+		for (unsigned h = 0; h < nh; h++)
+			seen |= handles[h] == p->handle;
+		if (!seen && nh < 64)
+			handles[nh++] = p->handle;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	atomic_fetch_add(&reg->recalls, recalled);
+	for (unsigned h = 0; h < nh && fs->opts.recall; h++)
+		fs->opts.recall(fs->opts.recall_ctx, handles[h]);
+	return recalled;
+}
+
+int daxfs_recalls(struct daxfs *fs, uint64_t handle, struct daxfs_ioc_recalls *r)
+{
+	struct pin_registry *reg = &fs->pinreg;
+
+	r->count = 0;
+	pthread_mutex_lock(&reg->lock);
+	for (size_t i = 0; i < reg->n && r->count < DAXFS_RECALLS_MAX; i++)
+		if (reg->pins[i]->handle == handle && reg->pins[i]->recalled)
+			r->pin_ids[r->count++] = reg->pins[i]->id;
+	pthread_mutex_unlock(&reg->lock);
+	return (int)r->count;
+}
+
+void pins_wait_unstable(struct daxfs *fs, uint64_t pfn)
+{
+	struct pfn_waitq *wq = &fs->pfns.wq;
+
+	pthread_mutex_lock(&wq->lock);
+	while (pins_block_stable(&fs->pinreg, pfn))
+		pthread_cond_wait(&wq->cond, &wq->lock);
+	pthread_mutex_unlock(&wq->lock);
+}
+
+int daxfs_layout(struct daxfs *fs, uint64_t ino, struct daxfs_ioc_layout *l)
+{
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+
+	if (!im)
+		return -ENOENT;
+	if (!S_ISREG(im->di->mode))
+		return -EINVAL;
+	if (l->length == 0 || l->offset >= DAXFS_MAX_FILE_SIZE ||
+	    l->length > DAXFS_MAX_FILE_SIZE - l->offset)
+		return -EINVAL;
+	l->nextents = 0;
+	uint64_t end = l->offset + l->length;
+	uint64_t pos = l->offset - l->offset % DAXFS_BLOCK_SIZE;
+	pthread_rwlock_rdlock(&im->lock);
+	uint64_t eof = im->di->size;
+	if (end > eof)
+		end = eof;
+	while (pos < end) {
+		uint64_t index = pos / DAXFS_BLOCK_SIZE;
+		uint64_t next = bmap_seek(fs, im->di, index, (end + DAXFS_BLOCK_SIZE - 1) /
+							    DAXFS_BLOCK_SIZE, true);
+		pos = next * DAXFS_BLOCK_SIZE;
+		if (pos >= end)
+			break;
+		uint64_t poff = bmap_lookup(fs, im->di, next) * DAXFS_BLOCK_SIZE;
+		const struct daxfs_extent *last =
+			l->nextents ? &l->extents[l->nextents - 1] : NULL;
+		if (l->nextents == DAXFS_PIN_MAX_EXTENTS &&
+		    !(last->file_offset + last->length == pos &&
+		      last->pool_offset + last->length == poff))
+			break;
+		add_extent(l->extents, &l->nextents, pos, poff, DAXFS_BLOCK_SIZE);
+		pos += DAXFS_BLOCK_SIZE;
+	}
+	pthread_rwlock_unlock(&im->lock);
+	l->next_offset = pos < end ? pos : l->offset + l->length;
+	return 0;
+}
+
+int daxfs_poolinfo(struct daxfs *fs, struct daxfs_ioc_poolinfo *pi)
+{
+	const struct daxfs_super *sb = pool_super(&fs->pool);
+
+	memset(pi, 0, sizeof(*pi));
+	if (strlen(fs->pool.path) >= sizeof(pi->path))
+		return -ENAMETOOLONG;
+	memcpy(pi->path, fs->pool.path, strlen(fs->pool.path));
+	pi->size = fs->pool.size;
+	pi->block_size = DAXFS_BLOCK_SIZE;
+	pi->is_pmem = fs->pool.is_pmem;
+	memcpy(pi->uuid, sb->uuid, sizeof(pi->uuid));
+	return 0;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pins: long-term references held by DMA-style users through an open file
+ * handle, as pin_user_pages(FOLL_LONGTERM) holds pages.  Each pin holds one
+ * pin count on every pfn of its range (the pfn word's pin field), so the
+ * removal protocol waits for it exactly as for short-term references.  The
+ * registry remembers who holds what, so that a removal can recall pins on
+ * its range and a closing handle drops its own.
+ */
+#ifndef DAXFS_PIN_H
+#define DAXFS_PIN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pin;
+
+struct pin_registry {
+	pthread_mutex_t lock;
+	struct pin **pins;
+	size_t n, cap;
+	uint64_t next_id;
+	_Atomic uint64_t next_handle;
+	/* Per data block count of STABLE pins, allocated on first use. */
+	_Atomic(uint8_t *) stable;
+	uint64_t nblocks;
+	_Atomic uint64_t recalls, bounces;
+};
+
+struct daxfs;
+struct inode_mem;
+
+void pins_init(struct pin_registry *reg, uint64_t nblocks);
+void pins_destroy(struct daxfs *fs);
+size_t pins_active(struct pin_registry *reg);
+
+/* Step 1 of the removal protocol: marks the pins on file blocks
+ * [first, last] of ino recalled and tells their holders.  Returns how many
+ * pins were newly recalled. */
+unsigned pins_recall_range(struct daxfs *fs, uint64_t ino, uint64_t first, uint64_t last);
+
+/* Is the pfn under a STABLE pin?  A racy read is fine: pins are added under
+ * the inode lock the writer holds, and a stale "yes" only costs a copy. */
+static inline bool pins_block_stable(struct pin_registry *reg, uint64_t pfn)
+{
+	uint8_t *s = atomic_load_explicit(&reg->stable, memory_order_acquire);
+
+	return s && __atomic_load_n(&s[pfn], __ATOMIC_ACQUIRE);
+}
+
+/* Sleeps until the pfn has no STABLE pin. */
+void pins_wait_unstable(struct daxfs *fs, uint64_t pfn);
+
+#endif
