@@ -165,6 +165,13 @@ ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, size_t size
 ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
 		     uint64_t off, bool append);
 int daxfs_fsync(struct daxfs *fs, uint64_t ino);
+/* SEEK_DATA / SEEK_HOLE (EOF counts as a hole); -ENXIO at or past EOF. */
+off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence);
+/* Copies len bytes between regular files of this filesystem, reading with
+ * references (no intermediate buffer) and writing as daxfs_writev; returns
+ * bytes copied (short at the source's EOF). */
+ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in,
+			      uint64_t ino_out, uint64_t off_out, size_t len);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, FALLOC_FL_ZERO_RANGE */
 int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
 

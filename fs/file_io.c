@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block_map.h"
 #include "inode.h"
@@ -284,6 +285,64 @@ ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, size_t size
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = size };
 
 	return daxfs_writev(fs, ino, &iov, 1, off, append);
+}
+
+off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence)
+{
+	int rc;
+
+	rcu_thread_enter();
+	struct inode_mem *im = regular(fs, ino, &rc);
+	if (!im)
+		return rc;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	if (off < 0)
+		return -ENXIO;
+	pthread_rwlock_rdlock(&im->lock);
+	uint64_t size = im->di->size, pos = (uint64_t)off;
+	off_t ret = -ENXIO;
+	if (pos < size) {
+		uint64_t nblocks = (size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+		uint64_t idx = bmap_seek(fs, im->di, pos / DAXFS_BLOCK_SIZE, nblocks,
+					 whence == SEEK_DATA);
+		uint64_t at = idx * DAXFS_BLOCK_SIZE;
+		if (idx == pos / DAXFS_BLOCK_SIZE)
+			at = pos; /* already inside the kind of block sought */
+		if (whence == SEEK_HOLE)
+			ret = (off_t)(at < size ? at : size);
+		else if (at < size)
+			ret = (off_t)at;
+	}
+	pthread_rwlock_unlock(&im->lock);
+	return ret;
+}
+
+ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in,
+			      uint64_t ino_out, uint64_t off_out, size_t len)
+{
+	static __thread struct daxfs_read_ctx ctx;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = daxfs_read_map(fs, ino_in, off_in + done, len - done, &ctx);
+		if (n <= 0) {
+			if (n < 0 && done == 0)
+				return n;
+			break;
+		}
+		ssize_t w = daxfs_writev(fs, ino_out, ctx.iov, ctx.niov, off_out + done, false);
+		daxfs_read_done(&ctx);
+		if (w < 0) {
+			if (done == 0)
+				return w;
+			break;
+		}
+		done += (size_t)w;
+		if (w < n)
+			break;
+	}
+	return (ssize_t)done;
 }
 
 int daxfs_fsync(struct daxfs *fs, uint64_t ino)

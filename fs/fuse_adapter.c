@@ -989,6 +989,36 @@ static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
 	fuse_reply_err(req, ENOTTY);
 }
 
+static void dx_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	(void)fi;
+	off_t rc = daxfs_lseek(req_fs(req), ino, off, whence);
+
+	if (rc < 0)
+		reply_status(req, (int)rc);
+	else
+		fuse_reply_lseek(req, rc);
+}
+
+static void dx_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			       struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	(void)fi_in;
+	(void)fi_out;
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ssize_t n = daxfs_copy_file_range(req_fs(req), ino_in, (uint64_t)off_in, ino_out,
+					  (uint64_t)off_out, len);
+	if (n < 0)
+		reply_status(req, (int)n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
 static void dx_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct daxfs_statfs s;
@@ -1018,6 +1048,8 @@ const struct fuse_lowlevel_ops daxfs_fuse_ops = {
 	.init = dx_init,
 	.ioctl = dx_ioctl,
 	.poll = dx_poll,
+	.lseek = dx_lseek,
+	.copy_file_range = dx_copy_file_range,
 	.destroy = dx_destroy,
 	.lookup = dx_lookup,
 	.forget = dx_forget,
