@@ -270,7 +270,8 @@ ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, in
 		}
 	}
 out_size:
-	if (off + done > im->di->size)
+	/* Nothing written, nothing to extend: a failed write changes no size. */
+	if (done && off + done > im->di->size)
 		pool_store8(&fs->pool, &im->di->size, off + done);
 	if (done)
 		touch_data(fs, im->di);
