@@ -374,13 +374,17 @@ static void dx_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_IOCTL_DIR;
 	/*
 	 * No writeback cache: the core persists each write before replying.
-	 * No export support: inode numbers are reused with a new generation and
-	 * "." and ".." are not looked up.  No atomic O_TRUNC and no KILLPRIV:
+	 * Export support: inode numbers are stable and carry a generation, and
+	 * the core answers lookups of "." (any inode) and ".." by number, so
+	 * NFS file handles survive the kernel forgetting an inode.
+	 * No atomic O_TRUNC and no KILLPRIV:
 	 * the kernel then truncates and clears set-id bits through setattr, so
 	 * the core's open and write need not.
 	 */
-	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_EXPORT_SUPPORT |
-			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_HANDLE_KILLPRIV);
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_ATOMIC_O_TRUNC |
+			FUSE_CAP_HANDLE_KILLPRIV);
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 	conn->time_gran = 1;
 }
 

@@ -76,15 +76,24 @@ int daxfs_lookup(struct daxfs *fs, uint64_t parent, const char *name, struct dax
 	int rc;
 
 	rcu_thread_enter();
+	/* "." of any inode is how the kernel turns an NFS file handle (inode
+	 * number and generation) back into an inode; it checks the
+	 * generation itself. */
+	if (!strcmp(name, ".")) {
+		struct inode_mem *self = inode_get(fs, parent);
+		if (!self || self->dead)
+			return -ESTALE;
+		take_lookup(self);
+		inode_attr(fs, parent, out);
+		return 0;
+	}
 	struct inode_mem *dir = get_dir(fs, parent, &rc);
 	if (!dir)
 		return rc;
 	if ((rc = strnlen(name, DAXFS_NAME_MAX + 1) > DAXFS_NAME_MAX ? -ENAMETOOLONG : 0))
 		return rc;
 	pthread_rwlock_rdlock(&dir->lock);
-	if (!strcmp(name, ".")) {
-		ent.ino = parent;
-	} else if (!strcmp(name, "..")) {
+	if (!strcmp(name, "..")) {
 		ent.ino = dir->di->parent ? dir->di->parent : DAXFS_ROOT_INO;
 	} else if (dir->di->nlink == 0) {
 		rc = -ENOENT;

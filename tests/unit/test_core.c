@@ -422,6 +422,35 @@ static void truncate_under_reader(enum daxfs_layout_wait mode, unsigned timeout,
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+/* NFS export readiness: an inode is found again by number through ".",
+ * with its generation; a reused number has a new generation. */
+static void test_export_lookup(void)
+{
+	struct daxfs *fs = mount_pool();
+	struct daxfs_attr a, b, c;
+
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, "nfs", S_IFREG | 0600, 0, &a), 0);
+	CHECK_EQ(daxfs_lookup(fs, a.ino, ".", &b), 0);
+	CHECK_EQ(b.ino, a.ino);
+	CHECK_EQ(b.generation, a.generation);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "nfsdir", 0700, &c), 0);
+	CHECK_EQ(daxfs_lookup(fs, c.ino, "..", &b), 0);
+	CHECK_EQ(b.ino, DAXFS_ROOT_INO);
+	daxfs_forget(fs, DAXFS_ROOT_INO, 1);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "nfs"), 0);
+	daxfs_forget(fs, a.ino, 2);
+	CHECK_EQ(daxfs_lookup(fs, a.ino, ".", &b), -ESTALE);
+	/* The freed number comes back first, with a new generation. */
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, "nfs2", S_IFREG | 0600, 0, &b), 0);
+	CHECK_EQ(b.ino, a.ino);
+	CHECK(b.generation != a.generation);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+	fs = mount_pool();
+	CHECK_EQ(daxfs_lookup(fs, b.ino, ".", &a), 0);
+	CHECK_EQ(a.generation, b.generation); /* stable across remounts */
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 static void test_layout_wait(void)
 {
 	truncate_under_reader(DAXFS_LAYOUT_WAIT_SYNC, 1, false);
@@ -502,6 +531,7 @@ int main(void)
 
 	test_orphans_and_recovery();
 	test_layout_wait();
+	test_export_lookup();
 	mkpool("8M", "");
 	test_enospc();
 	test_bad_pools();
