@@ -217,5 +217,7 @@ struct daxfs_ioc_stats;
 struct daxfs_ioc_map;
 int daxfs_stats(struct daxfs *fs, struct daxfs_ioc_stats *out);
 int daxfs_block_map(struct daxfs *fs, uint64_t ino, struct daxfs_ioc_map *map);
+struct daxfs_ioc_pfns;
+int daxfs_pfn_views(struct daxfs *fs, struct daxfs_ioc_pfns *p);
 
 #endif

@@ -8,6 +8,8 @@
  *                    pfn table and the removal protocol.
  *   DAXFS_IOC_MAP    on a regular file: its blocks from start_block on, with
  *                    their pool offsets and pfn states.
+ *   DAXFS_IOC_PFNS   on any file or directory: the view of every block from
+ *                    start on, for a picture of the pool.
  *
  * Direct access, on a regular file opened for it (pins belong to the open
  * file: closing it, or the death of the process, drops them all):
@@ -136,6 +138,29 @@ struct daxfs_ioc_recalls {
 	uint64_t pin_ids[DAXFS_RECALLS_MAX];
 };
 
+/* What an operator sees of each block (daxfs-ctl picture): a pfn's state
+ * and counts folded into one value, the worst first when blocks are
+ * grouped. */
+enum daxfs_block_view {
+	DAXFS_VIEW_FREE = 0,
+	DAXFS_VIEW_ALLOCATED = 1, /* index and directory-less metadata blocks */
+	DAXFS_VIEW_TRACKED_IDLE = 2,
+	DAXFS_VIEW_BUSY = 3, /* short-term references */
+	DAXFS_VIEW_UNTRACKED = 4, /* removed from its file, waiting to be idle */
+	DAXFS_VIEW_DEFERRED = 5, /* left to its last user */
+	DAXFS_VIEW_PINNED = 6,
+	DAXFS_VIEW_COUNT
+};
+
+#define DAXFS_PFNS_MAX 16000
+struct daxfs_ioc_pfns {
+	uint64_t start; /* in: first pfn (data block index) */
+	uint64_t total; /* out: pfns in the pool */
+	uint32_t count; /* out: views filled */
+	uint32_t pad;
+	uint8_t view[DAXFS_PFNS_MAX]; /* out: enum daxfs_block_view */
+};
+
 #define DAXFS_IOC_STATS _IOR(DAXFS_IOC_MAGIC, 1, struct daxfs_ioc_stats)
 #define DAXFS_IOC_MAP _IOWR(DAXFS_IOC_MAGIC, 2, struct daxfs_ioc_map)
 #define DAXFS_IOC_PIN _IOWR(DAXFS_IOC_MAGIC, 3, struct daxfs_ioc_pin)
@@ -143,11 +168,13 @@ struct daxfs_ioc_recalls {
 #define DAXFS_IOC_LAYOUT _IOWR(DAXFS_IOC_MAGIC, 5, struct daxfs_ioc_layout)
 #define DAXFS_IOC_POOLINFO _IOR(DAXFS_IOC_MAGIC, 6, struct daxfs_ioc_poolinfo)
 #define DAXFS_IOC_RECALLS _IOR(DAXFS_IOC_MAGIC, 7, struct daxfs_ioc_recalls)
+#define DAXFS_IOC_PFNS _IOWR(DAXFS_IOC_MAGIC, 8, struct daxfs_ioc_pfns)
 
 _Static_assert(sizeof(struct daxfs_ioc_map) < 16384, "restricted ioctl size limit");
 _Static_assert(sizeof(struct daxfs_ioc_pin) < 16384, "restricted ioctl size limit");
 _Static_assert(sizeof(struct daxfs_ioc_layout) < 16384, "restricted ioctl size limit");
 _Static_assert(sizeof(struct daxfs_ioc_poolinfo) == 4096, "poolinfo size");
 _Static_assert(sizeof(struct daxfs_ioc_recalls) < 16384, "restricted ioctl size limit");
+_Static_assert(sizeof(struct daxfs_ioc_pfns) < 16384, "restricted ioctl size limit");
 
 #endif

@@ -969,6 +969,26 @@ static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
 			fuse_reply_ioctl(req, 0, &st, sizeof(st));
 		return;
 	}
+	case DAXFS_IOC_PFNS: {
+		struct daxfs_ioc_pfns *p;
+		if (in_bufsz != sizeof(*p) || out_bufsz != sizeof(*p)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		p = malloc(sizeof(*p));
+		if (!p) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		memcpy(p, in_buf, sizeof(*p));
+		rc = daxfs_pfn_views(req_fs(req), p);
+		if (rc < 0)
+			reply_status(req, rc);
+		else
+			fuse_reply_ioctl(req, 0, p, sizeof(*p));
+		free(p);
+		return;
+	}
 	case DAXFS_IOC_MAP: {
 		struct daxfs_ioc_map *m;
 		if (in_bufsz != sizeof(*m) || out_bufsz != sizeof(*m)) {

@@ -56,6 +56,36 @@ int daxfs_stats(struct daxfs *fs, struct daxfs_ioc_stats *out)
 	return 0;
 }
 
+static uint8_t view_of(uint64_t w)
+{
+	if (pfn_word_pins(w))
+		return DAXFS_VIEW_PINNED;
+	switch (pfn_word_state(w)) {
+	case PFN_ALLOCATED:
+		return DAXFS_VIEW_ALLOCATED;
+	case PFN_TRACKED:
+		return pfn_word_refs(w) ? DAXFS_VIEW_BUSY : DAXFS_VIEW_TRACKED_IDLE;
+	case PFN_UNTRACKED:
+		return (w & PFN_DEFERRED) ? DAXFS_VIEW_DEFERRED : DAXFS_VIEW_UNTRACKED;
+	default:
+		return DAXFS_VIEW_FREE;
+	}
+}
+
+int daxfs_pfn_views(struct daxfs *fs, struct daxfs_ioc_pfns *p)
+{
+	rcu_thread_enter();
+	rcu_read_lock();
+	struct pfn_table *t = fs_pfns(fs);
+	p->total = t->nentries;
+	p->count = 0;
+	for (uint64_t i = p->start; i < t->nentries && p->count < DAXFS_PFNS_MAX; i++)
+		p->view[p->count++] =
+			view_of(atomic_load_explicit(&t->entries[i].word, memory_order_relaxed));
+	rcu_read_unlock();
+	return 0;
+}
+
 struct map_ctx {
 	struct daxfs *fs;
 	struct pfn_table *t;

@@ -10,6 +10,7 @@
 
 #include "../fs/daxfs.h"
 #include "../fs/daxfs_ioctl.h"
+#include "pool_picture.h"
 
 static void usage(FILE *f)
 {
@@ -18,6 +19,9 @@ static void usage(FILE *f)
 		   "  stat MOUNTPOINT   counters of the pfn table and the removal protocol\n"
 		   "  df MOUNTPOINT     blocks by pfn state\n"
 		   "  map FILE          the file's blocks, pool offsets and pfn states\n"
+		   "  picture MOUNTPOINT [-o FILE.png] [-w WIDTH]\n"
+		   "                    the pool's blocks coloured by state: a PNG with -o\n"
+		   "                    (WIDTH pixels wide, default 512), else a text map\n"
 		   "  -h, --help        this help\n"
 		   "  -V, --version     print the version\n");
 }
@@ -128,6 +132,29 @@ static int cmd_map(const char *path)
 	return 0;
 }
 
+static int cmd_picture(int argc, char **argv)
+{
+	const char *out = NULL;
+	unsigned long width = 512;
+
+	for (int i = 3; i < argc; i++) {
+		char *end = NULL;
+		if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			out = argv[++i];
+		} else if (!strcmp(argv[i], "-w") && i + 1 < argc) {
+			width = strtoul(argv[++i], &end, 10);
+			if (*end || width < 16 || width > 8192) {
+				fprintf(stderr, "daxfs-ctl: width must be 16 to 8192 pixels\n");
+				return 2;
+			}
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	return pool_picture(argv[2], out, (unsigned)width);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -138,6 +165,8 @@ int main(int argc, char **argv)
 		printf("daxfs-ctl %s\n", DAXFS_VERSION_STRING);
 		return 0;
 	}
+	if (argc >= 3 && !strcmp(argv[1], "picture"))
+		return cmd_picture(argc, argv);
 	if (argc != 3) {
 		usage(stderr);
 		return 2;
