@@ -13,6 +13,16 @@ M=$T/m
 mkpool "$T/p.pool" -s 64M
 mount_fs "$T/p.pool" "$M" -o allow_other
 
+opts=$(awk -v m="$M" '$5 == m { for (i = 7; $i != "-"; i++); print $6 "," $(i + 3) }' /proc/self/mountinfo)
+case ",$opts," in
+*,default_permissions,*) pass "default_permissions is on although it was not asked for ($opts)" ;;
+*) die "mount options lack default_permissions: $opts" ;;
+esac
+case ",$opts," in
+*,allow_other,*) pass "allow_other is in the mount options" ;;
+*) die "mount options lack allow_other: $opts" ;;
+esac
+
 say "chmod, chown, utimensat, ctime (as root)"
 run_py "$M" <<'EOF'
 import os, stat, sys, time

@@ -218,6 +218,17 @@ os.close(fd)
 eq(names, set(want) | {".", ".."}, "getdents64 returns . and .. and every entry")
 ok("d_ino from getdents64 equals st_ino for every entry")
 
+# ---- names are arbitrary bytes (all but '/' and NUL)
+os.mkdir("names")
+weird = [bytes([b]) for b in range(1, 256) if b not in (0x2f, 0x2e)] + [
+    b"...", b".x", b"x.", b"\n\t", b"\xff\xfe\xfd" * 20, b"a\\b", bytes(range(1, 47)) + bytes(range(48, 128))]
+for n in weird:
+    fd = os.open(b"names/" + n, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, n)
+    os.close(fd)
+eq(sorted(os.listdir(b"names")), sorted(weird), "%d names made of arbitrary bytes are listed exactly" % len(weird))
+check(all(read_file(b"names/" + n) == n for n in weird), "each of them opens by its name")
+
 # ---- fsync
 fd = os.open("f1", os.O_RDWR)
 os.pwrite(fd, b"synced", 0)

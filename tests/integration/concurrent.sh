@@ -4,7 +4,9 @@
 # file, owns interleaved stripes of one shared file, appends fixed-size
 # records to one shared O_APPEND log, and creates/deletes files in one shared
 # directory.  Afterwards every file, stripe and record is checked, the same
-# after unmount/remount, and statfs shows no leaked blocks or inodes.
+# after unmount/remount, and statfs shows no leaked blocks or inodes.  Then
+# four processes race to create, link, rename, exchange and remove the same
+# eight names; the names left must be consistent (nlink = number of names).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 itest_init
@@ -135,6 +137,89 @@ check(all(read_file("shared-dir/" + n) == str(int(n.split("-")[1])).encode() for
 with open(sumsfile, "w") as f:
     for n in ["own%d" % p for p in range(NPROC)] + ["shared", "log"]:
         f.write("%s  %s\n" % (sha256_file(n), n))
+EOF
+
+say "contended names: 4 processes create, link, rename and remove the same 8 names"
+run_py "$M" <<'EOF'
+import errno, json, os, random, stat, sys, time
+from dxcheck import *
+os.chdir(sys.argv[1])
+base = tuple(map(int, open(os.path.join(os.environ["T"], "sums.base")).read().split()))
+os.mkdir("race")
+os.chdir("race")
+NAMES = ["n%d" % i for i in range(8)]
+EXPECTED = {errno.EEXIST, errno.ENOENT, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR}
+
+def worker(p):
+    rng = random.Random(p)
+    end = time.monotonic() + 5
+    done = 0
+    while time.monotonic() < end:
+        a, b = rng.choice(NAMES), rng.choice(NAMES)
+        op = rng.randrange(7)
+        try:
+            if op == 0:
+                fd = os.open(a, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.write(fd, b"x" * rng.randrange(1, 20000))
+                os.close(fd)
+            elif op == 1:
+                os.unlink(a)
+            elif op == 2:
+                os.mkdir(a)
+            elif op == 3:
+                os.rmdir(a)
+            elif op == 4:
+                os.link(a, b)
+            elif op == 5:
+                os.rename(a, b)
+            else:
+                renameat2(a, b, RENAME_EXCHANGE)
+            done += 1
+        except OSError as e:
+            if e.errno == errno.EPERM and op == 4:
+                continue        # link to a directory
+            if e.errno == errno.EINVAL and op in (5, 6):
+                continue        # a directory into itself
+            if e.errno not in EXPECTED:
+                raise
+    return done
+
+pids = []
+for p in range(4):
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            worker(p)
+        except BaseException as e:
+            print("FAIL: racer %d: %r" % (p, e), file=sys.stderr, flush=True)
+            code = 1
+        os._exit(code)
+    pids.append(pid)
+bad = sum(os.waitpid(pid, 0)[1] != 0 for pid in pids)
+eq(bad, 0, "4 processes raced for 5 s on 8 names with only the expected errors")
+
+# consistency: every name is a file or an empty directory; a file's nlink
+# equals the number of names that lead to it
+links = {}
+for n in sorted(os.listdir(".")):
+    st = os.lstat(n)
+    if stat.S_ISDIR(st.st_mode):
+        if os.listdir(n):
+            fail("directory %s is not empty: %s" % (n, os.listdir(n)))
+    else:
+        links.setdefault(st.st_ino, []).append((n, st.st_nlink))
+for ino, lst in links.items():
+    if any(nl != len(lst) for _, nl in lst):
+        fail("inode %d has names %s but nlink %s" % (ino, [n for n, _ in lst], [nl for _, nl in lst]))
+ok("after the race: %d names, every file's nlink matches its names" % len(os.listdir(".")))
+for n in os.listdir("."):
+    if os.path.isdir(n):
+        os.rmdir(n)
+    else:
+        os.unlink(n)
+os.chdir("..")
+os.rmdir("race")
 EOF
 
 say "unmount, remount, verify"

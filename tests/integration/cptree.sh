@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # cp -a of real directory trees (header and time zone directories from
-# /usr/include and /usr/share: a few thousand files, about 20 MiB) into the
+# /usr/include and /usr/share: a few thousand files, up to 48 MiB) into the
 # filesystem, diff -r and a metadata comparison (mode, owner, size, mtime,
 # symlink targets, hard links), the same after unmount and remount, cp -a
 # back out of the filesystem, and rm -rf giving all the space back.
@@ -9,8 +9,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 itest_init
 
-# Real trees, taken in this order while the total stays within 24 MiB, until
-# there are at least 2500 entries.
+# Real trees, taken in this order while the total stays within 48 MiB, until
+# there are at least 3000 entries.
 multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 SRCS=()
 nfiles=0
@@ -19,15 +19,15 @@ for cand in /usr/include/linux "/usr/include/$multiarch" /usr/include/asm-generi
 	/usr/share/zoneinfo /usr/include/c++ /usr/share/perl /usr/share/i18n /usr/share/X11 \
 	/usr/share/doc /usr/include; do
 	[[ -d "$cand" ]] || continue
-	((nfiles >= 2500)) && break
+	((nfiles >= 3000)) && break
 	n=$(find "$cand" | wc -l)
 	k=$(du -sk "$cand" | cut -f1)
-	((kbytes + k <= 24 * 1024)) || continue
+	((kbytes + k <= 48 * 1024)) || continue
 	SRCS+=("$cand")
 	nfiles=$((nfiles + n))
 	kbytes=$((kbytes + k))
 done
-((nfiles >= 1000)) || die "no real directory trees with >= 1000 entries within 24 MiB found under /usr/include and /usr/share"
+((nfiles >= 1000)) || die "no real directory trees with >= 1000 entries within 48 MiB found under /usr/include and /usr/share"
 ninodes=$(find "${SRCS[@]}" -printf '%D:%i\n' | sort -u | wc -l)
 pool_mb=$((kbytes * 2 / 1024 + 64))
 inodes=$((nfiles * 2 + 1000))

@@ -6,7 +6,11 @@
 #     itest_init
 #
 # and then uses mkpool / mount_fs / umount_fs / kill_daemon and the check
-# helpers.  itest_init makes a private temp dir and installs a trap that always
+# helpers.  Environment: DAXFS and MKFS_DAXFS (required), FSCK_DAXFS
+# (optional: every clean unmount is then followed by fsck.daxfs -n -f, which
+# must find no errors), DAXFS_ITEST_TMPDIR (optional: where pools go).
+#
+# itest_init makes a private temp dir and installs a trap that always
 # unmounts everything this script mounted (fusermount3 -u with retries, -z as
 # the last resort), waits for each daemon PID to exit, kills only the PIDs this
 # script started, and removes the temp dir.
@@ -21,8 +25,10 @@ CHECKS=0
 T=""
 declare -A MNT_PID=()   # mountpoint -> daemon PID (started with -f by us)
 declare -A MNT_LOG=()   # mountpoint -> daemon stdout/stderr log
+declare -A MNT_POOL=()  # mountpoint -> pool file
 declare -a BG_PIDS=()   # helper processes started by the test
 declare -a DEAD_MNTS=() # mounts whose daemon we killed, not yet detached
+declare -a EXTRA_DIRS=() # more temp dirs to remove at teardown
 LOGSEQ=0
 
 # ---------------------------------------------------------------- reporting
@@ -77,6 +83,36 @@ finish() {
 
 # ---------------------------------------------------------------- setup
 
+# Where the temp dir (pools and mount points) goes: $DAXFS_ITEST_TMPDIR if
+# set, else /dev/shm when it is a tmpfs with at least 4 GiB free, else
+# $TMPDIR or /tmp.  A pool file on a disk-backed filesystem is persisted by
+# msync, which makes every write wait for the disk: on tmpfs the same tests
+# run one to two orders of magnitude faster and do not depend on the disk
+# being idle.  (mount.sh also mounts one pool on a disk-backed directory.)
+itest_tmpbase() {
+	if [[ -n "${DAXFS_ITEST_TMPDIR:-}" ]]; then
+		echo "$DAXFS_ITEST_TMPDIR"
+		return
+	fi
+	local avail
+	if [[ -d /dev/shm && -w /dev/shm ]] && [[ "$(stat -f -c %T /dev/shm 2>/dev/null)" == tmpfs ]]; then
+		avail=$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')
+		if [[ -n "$avail" ]] && ((avail >= 4 * 1024 * 1024)); then
+			echo /dev/shm
+			return
+		fi
+	fi
+	echo "${TMPDIR:-/tmp}"
+}
+
+# extra_tmpdir BASE: make another temp dir under BASE, removed (after
+# unmounting anything below it) at teardown; its path is left in XDIR.
+extra_tmpdir() {
+	XDIR=$(mktemp -d "$1/daxfs-itest-extra.XXXXXX")
+	chmod 755 "$XDIR"
+	EXTRA_DIRS+=("$XDIR")
+}
+
 itest_init() {
 	if [[ -z "${DAXFS:-}" ]]; then
 		die "DAXFS is not set: it must name the daxfs daemon binary (meson sets it)"
@@ -86,6 +122,11 @@ itest_init() {
 	fi
 	[[ -x "$DAXFS" ]] || die "DAXFS=$DAXFS is not an executable file"
 	[[ -x "$MKFS_DAXFS" ]] || die "MKFS_DAXFS=$MKFS_DAXFS is not an executable file"
+	if [[ -n "${FSCK_DAXFS:-}" ]]; then
+		[[ -x "$FSCK_DAXFS" ]] || die "FSCK_DAXFS=$FSCK_DAXFS is not an executable file"
+	else
+		echo "# FSCK_DAXFS is not set: pools are not checked with fsck.daxfs after unmounting"
+	fi
 	local tool
 	for tool in fusermount3 mountpoint setpriv sha256sum diff tar timeout; do
 		command -v "$tool" >/dev/null || die "required tool '$tool' is not installed"
@@ -99,7 +140,7 @@ itest_init() {
 		PY=$(command -v python3) || die "python3 is not installed"
 	fi
 
-	T=$(mktemp -d "${TMPDIR:-/tmp}/daxfs-itest.XXXXXX")
+	T=$(mktemp -d "$(itest_tmpbase)/daxfs-itest.XXXXXX")
 	chmod 755 "$T"
 	export T
 	trap itest_teardown EXIT
@@ -125,19 +166,21 @@ pid_alive() {
 
 # wait_pid_exit PID SECONDS: wait until PID is gone; false on timeout.
 wait_pid_exit() {
-	local pid=$1 secs=$2 i
-	for ((i = 0; i < secs * 20; i++)); do
+	local pid=$1 deadline=$((${EPOCHREALTIME//[!0-9]/} + $2 * 1000000))
+	while ((${EPOCHREALTIME//[!0-9]/} < deadline)); do
 		pid_alive "$pid" || return 0
 		sleep 0.05
 	done
-	return 1
+	! pid_alive "$pid"
 }
 
-# reap PID: prints the exit status of our child PID (after it has exited).
+# reap PID: wait for our child PID (which has exited or is exiting) in this
+# shell (not in a $(...) subshell, which cannot wait for it) and leave its
+# exit status in REAP_RC.
 reap() {
-	local rc=0
-	wait "$1" 2>/dev/null || rc=$?
-	echo "$rc"
+	REAP_RC=0
+	# (the braces also silence bash's "Killed" job notice)
+	{ wait "$1" || REAP_RC=$?; } 2>/dev/null
 }
 
 bg_track() { BG_PIDS+=("$1"); }
@@ -194,12 +237,15 @@ mount_fs() {
 	pid=$!
 	MNT_PID[$mnt]=$pid
 	MNT_LOG[$mnt]=$log
-	for ((i = 0; i < 200; i++)); do
+	MNT_POOL[$mnt]=$pool
+	local deadline=$((${EPOCHREALTIME//[!0-9]/} + 10000000))
+	while ((${EPOCHREALTIME//[!0-9]/} < deadline)); do
 		if is_mounted "$mnt" && timeout 5 mountpoint -q "$mnt"; then
 			return 0
 		fi
 		if ! pid_alive "$pid"; then
-			rc=$(reap "$pid")
+			reap "$pid"
+			rc=$REAP_RC
 			unset 'MNT_PID[$mnt]'
 			die "daxfs $pool $mnt -f $* exited with status $rc before the mount appeared: $(daemon_log_tail "$log")"
 		fi
@@ -230,11 +276,25 @@ umount_fs() {
 	if ! wait_pid_exit "$pid" 60; then
 		die "daemon PID $pid did not exit within 60 s after fusermount3 -u $mnt: $(daemon_log_tail "${MNT_LOG[$mnt]}")"
 	fi
-	rc=$(reap "$pid")
+	reap "$pid"
+	rc=$REAP_RC
 	unset 'MNT_PID[$mnt]'
 	if [[ "$rc" != 0 ]]; then
 		die "daemon for $mnt exited with status $rc after a clean unmount: $(daemon_log_tail "${MNT_LOG[$mnt]}")"
 	fi
+	fsck_pool "${MNT_POOL[$mnt]}"
+}
+
+# fsck_pool POOL: when FSCK_DAXFS names fsck.daxfs (meson sets it), a full
+# check-only run must find the cleanly unmounted pool without errors.
+fsck_pool() {
+	local pool=$1 out rc=0
+	[[ -n "${FSCK_DAXFS:-}" ]] || return 0
+	out=$("$FSCK_DAXFS" -n -f "$pool" 2>&1) || rc=$?
+	if [[ $rc -ne 0 ]]; then
+		die "fsck.daxfs -n -f $pool exited $rc after a clean unmount: $(echo "$out" | tail -n 15)"
+	fi
+	pass "fsck.daxfs -n -f: $(echo "$out" | tail -n 1)"
 }
 
 # kill_daemon MNT [--no-detach]: SIGKILL the daemon by its PID, then detach
@@ -246,7 +306,7 @@ kill_daemon() {
 	[[ -n "$pid" ]] || die "kill_daemon: $mnt was not mounted by this test"
 	kill -KILL "$pid"
 	wait_pid_exit "$pid" 10 || die "daemon PID $pid survived SIGKILL"
-	reap "$pid" >/dev/null
+	reap "$pid"
 	unset 'MNT_PID[$mnt]'
 	DEAD_MNTS+=("$mnt")
 	if [[ "${2:-}" != --no-detach ]]; then
@@ -287,11 +347,18 @@ itest_teardown() {
 			echo "# daemon log for $mnt (last lines):" >&2
 			tail -n 20 "${MNT_LOG[$mnt]}" | sed 's/^/#   /' >&2
 		fi
-		if is_mounted "$mnt" && ! fusermount_retry "$mnt"; then
-			echo "# fusermount3 -u $mnt failed, detaching lazily" >&2
-			fusermount3 -u -z "$mnt" 2>/dev/null
+		local grace=60
+		if is_mounted "$mnt"; then
+			if ! fusermount_retry "$mnt"; then
+				echo "# fusermount3 -u $mnt failed, detaching lazily" >&2
+				fusermount3 -u -z "$mnt" 2>/dev/null
+			fi
+		else
+			# never mounted (or already gone): ask the daemon to stop
+			kill -TERM "$pid" 2>/dev/null
+			grace=5
 		fi
-		if ! wait_pid_exit "$pid" 60; then
+		if ! wait_pid_exit "$pid" "$grace"; then
 			echo "# daemon PID $pid still running after unmount, sending SIGKILL" >&2
 			kill -KILL "$pid" 2>/dev/null
 			wait_pid_exit "$pid" 5
@@ -310,6 +377,13 @@ itest_teardown() {
 		done
 		rm -rf --one-file-system "$T"
 	fi
+	local x
+	for x in "${EXTRA_DIRS[@]}"; do
+		for m in $(awk -v t="$x/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo); do
+			fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null
+		done
+		rm -rf --one-file-system "$x"
+	done
 	if [[ $rc -ne 0 ]]; then
 		echo "FAILED after $CHECKS passing checks (exit $rc)" >&2
 	fi
@@ -405,6 +479,21 @@ compare_trees() {
 	pass "$desc: metadata (mode, owner, size, mtime, links) identical ($(wc -l <"$T/manifest.a") entries)"
 }
 
+# pool_state POOL: "STATE MOUNT_COUNT ORPHAN_HEAD" from the pool's state
+# block (pmem/format.h: block 2; state 1 = clean, 2 = mounted or the daemon
+# died).
+pool_state() {
+	"$PY" - "$1" <<'EOF'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(2 * 4096)
+    magic, state, orphan, count = struct.unpack("<QQQQ", f.read(32))
+if magic != 0x5441545346584144:
+    sys.exit("state block magic is %#x, not DAXFSTAT" % magic)
+print(state, count, orphan)
+EOF
+}
+
 # statfs_line MNT: "free_blocks free_inodes" of the mount.
 statfs_line() {
 	stat -f -c '%f %d' "$1"
@@ -413,10 +502,11 @@ statfs_line() {
 # wait_statfs MNT "BLOCKS INODES" [SECONDS]: poll (the kernel releases files
 # asynchronously) until statfs_line equals the value; prints the last value.
 wait_statfs() {
-	local mnt=$1 want=$2 secs=${3:-10} i cur
-	for ((i = 0; i < secs * 20; i++)); do
+	local mnt=$1 want=$2 deadline=$((${EPOCHREALTIME//[!0-9]/} + ${3:-10} * 1000000)) cur
+	while :; do
 		cur=$(statfs_line "$mnt")
 		[[ "$cur" == "$want" ]] && break
+		((${EPOCHREALTIME//[!0-9]/} < deadline)) || break
 		sleep 0.05
 	done
 	echo "$cur"

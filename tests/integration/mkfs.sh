@@ -87,6 +87,11 @@ if ((files < 99 || files > 116)); then
 	die "-N 100: statfs reports $files inodes, expected about 100 (99..116)"
 fi
 pass "-N 100: statfs reports $files inodes"
+check_eq "superblock total_blocks covers the whole 32 MiB pool" 8192 "$(sb_field "$T/l.pool" 112 Q)"
+check_eq "statfs total blocks equal the superblock's data_blocks" "$(sb_field "$T/l.pool" 184 Q)" "$(stat -f -c %b "$T/m")"
+icount=$(sb_field "$T/l.pool" 120 Q)
+((files == icount || files == icount - 1)) || die "statfs reports $files inodes, the superblock's inode_count is $icount"
+pass "statfs total inodes agree with the superblock's inode_count ($icount)"
 check "freshly made filesystem mounts with a root directory" test -d "$T/m"
 check_eq "freshly made root directory is empty" "" "$(ls -A "$T/m")"
 umount_fs "$T/m"
@@ -94,7 +99,11 @@ umount_fs "$T/m"
 say "refuse to overwrite without -f"
 expect_refused "mkfs on an existing daxfs pool without -f is refused" "$P" -s 64M
 expect_refused "mkfs on an existing daxfs pool without -f (no -s) is refused" "$P"
+uuid1=$("$PY" -c 'import sys; f=open(sys.argv[1],"rb"); f.seek(32); print(f.read(16).hex())' "$P")
 check "mkfs -f overwrites an existing daxfs pool" "$MKFS_DAXFS" -f -s 64M "$P"
+uuid2=$("$PY" -c 'import sys; f=open(sys.argv[1],"rb"); f.seek(32); print(f.read(16).hex())' "$P")
+[[ "$uuid1" != "$uuid2" && "$uuid2" != 00000000000000000000000000000000 ]] || die "the new filesystem has the same or a zero uuid ($uuid1 -> $uuid2)"
+pass "the new filesystem has a new uuid"
 check "the -f pool is still 64 MiB, fully allocated" no_holes "$P" 67108864
 
 command -v mkfs.ext4 >/dev/null || die "mkfs.ext4 (e2fsprogs) is required for this test"

@@ -29,7 +29,8 @@ expect_mount_refused() {
 		MNT_LOG[$mnt]=$T/r.err
 		die "$desc: the daemon is still running after 15 s (mounted: $(is_mounted "$mnt" && echo yes || echo no)); it must refuse"
 	fi
-	rc=$(reap "$pid")
+	reap "$pid"
+	rc=$REAP_RC
 	if is_mounted "$mnt"; then
 		fusermount3 -u "$mnt" || fusermount3 -u -z "$mnt"
 		die "$desc: $mnt is mounted although the daemon exited ($rc)"
@@ -44,8 +45,13 @@ expect_mount_refused() {
 	pass "$desc (exit $rc: $(cat "$T/r.err"))"
 }
 
+read -r st0 cnt0 _ < <(pool_state "$P")
+check_eq "a freshly made pool is marked clean in its state block" 1 "$st0"
+
 say "foreground mount"
 mount_fs "$P" "$M"
+read -r st cnt _ < <(pool_state "$P")
+check_eq "while mounted the state block says mounted" "2 $((cnt0 + 1))" "$st $cnt"
 PID=$(daemon_pid "$M")
 check "daemon (PID $PID) stays in the foreground while mounted" pid_alive "$PID"
 check "mount point is a directory" test -d "$M"
@@ -70,6 +76,8 @@ pass "second mount of the same pool fails (exit $rc: $(head -n 1 "$T/second.err"
 check_eq "first mount still works after the refused second mount" data1 "$(cat "$M/file1")"
 umount_fs "$M"
 pass "clean unmount: daemon exited with status 0"
+read -r st cnt orphan < <(pool_state "$P")
+check_eq "after the clean unmount the state block says clean, no orphans, one mount counted" "1 $((cnt0 + 1)) 0" "$st $cnt $orphan"
 mount_fs "$P" "$M2"
 check_eq "after the unmount the lock is released and the pool mounts again" data1 "$(cat "$M2/file1")"
 umount_fs "$M2"
@@ -83,7 +91,7 @@ pass "daxfs without -f returns 0"
 # only ever signalled by that PID.
 BGPID=""
 for d in /proc/[0-9]*; do
-	cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null || true)
+	cmd=$( { tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null || true)
 	if [[ "$cmd" == "$DAXFS $P $M "* || "$cmd" == "$DAXFS $P $M" ]]; then
 		BGPID=${d#/proc/}
 	fi
@@ -146,6 +154,20 @@ cp --sparse=always "$P" "$T/sparse.pool"
 	die "cp --sparse=always produced no hole"
 expect_mount_refused "a sparse copy of a pool is refused" "$T/sparse.pool"
 expect_mount_refused "a pool path that does not exist is refused" "$T/does-not-exist.pool"
+
+say "a pool on a disk-backed filesystem"
+extra_tmpdir /var/tmp
+DP=$XDIR/disk.pool
+mkpool "$DP" -s 32M
+mount_fs "$DP" "$XDIR/m"
+head -c 300000 /dev/urandom >"$T/disk.data"
+cp "$T/disk.data" "$XDIR/m/data"
+mkdir -p "$XDIR/m/a/b" && ln -s ../data "$XDIR/m/a/link"
+umount_fs "$XDIR/m"
+mount_fs "$DP" "$XDIR/m"
+check "a pool on $(stat -f -c %T "$XDIR") mounts; data written there reads back after remount" cmp "$T/disk.data" "$XDIR/m/data"
+check_eq "symlink on the disk-backed pool after remount" ../data "$(readlink "$XDIR/m/a/link")"
+umount_fs "$XDIR/m"
 
 say "the original pool is still good"
 mount_fs "$P" "$M"

@@ -172,10 +172,30 @@ finally:
 check(scans > 0, "%d full scans under concurrent create/delete each returned all 1500 stable entries exactly once" % scans)
 EOF
 
+say "255-byte names"
+run_py "$M" <<'EOF'
+import os, sys
+from dxcheck import *
+os.chdir(sys.argv[1])
+os.mkdir("long")
+names = ["%04d" % i + chr(ord("a") + i % 26) * 251 for i in range(300)]
+for n in names:
+    os.close(os.open("long/" + n, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+eq(sorted(os.listdir("long")), names, "300 entries with 255-byte names are listed exactly")
+for n in names[::3]:
+    os.unlink("long/" + n)
+eq(sorted(os.listdir("long")), [n for i, n in enumerate(names) if i % 3], "after removing every third one the rest are listed")
+for n in names[::3]:
+    os.close(os.open("long/" + n, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+eq(sorted(os.listdir("long")), names, "re-created names fill the gaps and are listed")
+EOF
+
 say "remount and list"
+ls -A "$M/long" >"$T/long.before"
 n_before=$(ls -A "$M/d" | wc -l)
 umount_fs "$M"
 mount_fs "$T/p.pool" "$M"
 check_eq "entry count of the churned directory after remount" "$n_before" "$(ls -A "$M/d" | wc -l)"
+check_eq "the 255-byte names after remount" "$(cat "$T/long.before")" "$(ls -A "$M/long")"
 umount_fs "$M"
 finish

@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 # Rename storms: several processes rename concurrently (files to fresh names
 # in other directories, RENAME_EXCHANGE of random pairs, directories moved
-# between directories including attempts to move a directory below itself),
+# between directories and RENAME_EXCHANGE of directories, including attempts
+# to move a directory below itself),
 # then consistency checks: every file exists exactly once with its content
 # and nlink 1, every directory is reachable once with a correct "..", no
-# inode was leaked; the same after unmount and remount.
+# inode was leaked; the same after unmount and remount, and after a SIGKILL
+# of the daemon in the middle of another storm.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 itest_init
@@ -64,28 +66,8 @@ def check_tree(root, nfiles, ndirs, label):
     missing = sorted(set(range(nfiles)) - set(ids))
     eq(missing[:10], [], "%s: every one of the %d files exists exactly once with its content and nlink 1" % (label, nfiles))
     eq(dirs, ndirs, "%s: all %d directories are reachable exactly once, each with a correct '..'" % (label, ndirs))
-EOF
 
-NFILES=400
-NDIRS=24
-say "storm"
-run_py "$M" "$NFILES" "$NDIRS" "$T/counts" <<'EOF'
-import os, sys
-from dxcheck import *
-from stormcheck import check_tree
-import random, signal, time
-m, NFILES, NDIRS, countsfile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-os.chdir(m)
-write_file("anchor", b"")
-base = free_counts(".")
-os.mkdir("s")
-os.chdir("s")
-for i in range(NDIRS):
-    os.mkdir("d%02d" % i)
-for i in range(NFILES):
-    write_file("d%02d/init%04d" % (i % NDIRS, i), b"id=%d;" % i + b"x" * (i % 3000))
-
-NPROC, DURATION = 4, 12.0
+import errno, random, time
 
 def all_dirs():
     out = []
@@ -93,10 +75,10 @@ def all_dirs():
         out.extend(os.path.join(dp, n) for n in dn)
     return out
 
-def worker(p):
+def worker(p, duration):
     rng = random.Random(p)
     stats = dict(moved=0, exchanged=0, dirmoves=0, einval=0, enoent=0)
-    end = time.monotonic() + DURATION
+    end = time.monotonic() + duration
     k = 0
     while time.monotonic() < end:
         dirs = all_dirs() or ["."]
@@ -109,12 +91,19 @@ def worker(p):
         files = [n for n in names if not n.startswith("d")]
         r = rng.random()
         try:
-            if r < 0.6 and files:
+            if r < 0.55 and files:
                 k += 1
                 src = os.path.join(d, rng.choice(files))
                 dst = os.path.join(rng.choice(dirs), "p%d-%06d" % (p, k))
                 os.rename(src, dst)
                 stats["moved"] += 1
+            elif r < 0.66:
+                # exchange two directories (EINVAL if one holds the other)
+                real = [x for x in dirs if x != "."]
+                if len(real) >= 2:
+                    a, b = rng.sample(real, 2)
+                    renameat2(a, b, RENAME_EXCHANGE)
+                    stats["direxchanged"] = stats.get("direxchanged", 0) + 1
             elif r < 0.85 and files:
                 d2 = rng.choice(dirs)
                 f2 = [n for n in os.listdir(d2) if not n.startswith("d")]
@@ -140,6 +129,44 @@ def worker(p):
                 raise
     return stats
 
+def run_until_killed(root, nproc):
+    """Renamers that run until the daemon dies under them."""
+    os.chdir(root)
+    pids = []
+    for p in range(nproc):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                worker(100 + p, 60)
+            except BaseException:
+                pass
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+EOF
+
+NFILES=400
+NDIRS=24
+say "storm"
+run_py "$M" "$NFILES" "$NDIRS" "$T/counts" <<'EOF'
+import os, sys
+from dxcheck import *
+from stormcheck import check_tree, worker
+import random, signal, time
+m, NFILES, NDIRS, countsfile = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+os.chdir(m)
+write_file("anchor", b"")
+base = free_counts(".")
+os.mkdir("s")
+os.chdir("s")
+for i in range(NDIRS):
+    os.mkdir("d%02d" % i)
+for i in range(NFILES):
+    write_file("d%02d/init%04d" % (i % NDIRS, i), b"id=%d;" % i + b"x" * (i % 3000))
+
+NPROC, DURATION = 4, 12.0
+
 import errno, json
 t0 = time.monotonic()
 pids = []
@@ -150,7 +177,7 @@ for p in range(NPROC):
         os.close(r)
         code = 0
         try:
-            st = worker(p)
+            st = worker(p, DURATION)
             os.write(w, json.dumps(st).encode())
         except BaseException as e:
             print("FAIL: renamer %d: %r" % (p, e), file=sys.stderr, flush=True)
@@ -175,7 +202,7 @@ for pid, r in pids:
     for k, v in json.loads(data).items():
         totals[k] = totals.get(k, 0) + v
 eq(bad, 0, "%d renamer processes ran %.0f s without unexpected errors (%s)" % (NPROC, time.monotonic() - t0, totals))
-check(totals.get("moved", 0) > 100 and totals.get("exchanged", 0) > 20 and totals.get("dirmoves", 0) > 10,
+check(totals.get("moved", 0) > 50 and totals.get("exchanged", 0) > 10 and totals.get("dirmoves", 0) > 5,
       "the storm did a fair number of renames of each kind")
 check_tree(".", NFILES, NDIRS, "after the storm")
 os.chdir(m)
@@ -191,6 +218,22 @@ run_py "$M/s" "$NFILES" "$NDIRS" <<'EOF'
 import sys
 from stormcheck import check_tree
 check_tree(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), "after remount")
+EOF
+say "SIGKILL the daemon in the middle of a storm, remount, check"
+"$PY" -c 'import sys, stormcheck; stormcheck.run_until_killed(sys.argv[1], 4)' "$M/s" 2>"$T/storm2.err" &
+STORM=$!
+bg_track "$STORM"
+sleep 3
+pid_alive "$STORM" || die "the renamers stopped before the kill: $(tail -n 5 "$T/storm2.err")"
+kill_daemon "$M" --no-detach
+stop_bg "$STORM"
+detach_mount "$M"
+pass "daemon SIGKILLed while 4 processes were renaming"
+mount_fs "$T/p.pool" "$M"
+run_py "$M/s" "$NFILES" "$NDIRS" <<'EOF'
+import sys
+from stormcheck import check_tree
+check_tree(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), "after SIGKILL mid-storm")
 EOF
 rm -rf "$M/s"
 base=$(cat "$T/counts")

@@ -20,6 +20,7 @@ REF=$T/ref
 mkpool "$T/p.pool" -s 192M
 mount_fs "$T/p.pool" "$M"
 touch "$M/anchor"
+read -r B0 I0 < <(statfs_line "$M")
 
 say "reference tree"
 "$PY" - "$REF" <<'EOF'
@@ -207,7 +208,8 @@ EOF
 
 say "SIGKILL in the middle of a busy writer, three times"
 rm -rf "$M/tree"
-read -r B0 I0 < <(statfs_line "$M")
+check_eq "after two SIGKILLs, removing the tree brings statfs back to the start values" \
+	"$B0 $I0" "$(wait_statfs "$M" "$B0 $I0")"
 for cycle in 1 2 3; do
 	: >"$T/busy.log"
 	"$PY" "$T/py/busy.py" "$M/live" "$T/busy.log" "$cycle" 2>"$T/busy.err" &

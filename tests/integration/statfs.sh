@@ -131,6 +131,30 @@ for i in range(made):
 os.rmdir("names")
 eq(wait_free_counts(".", base), base, "after deleting the partial files free blocks and inodes are back at the start values")
 
+# a shared mapping of a sparse file on a full pool: the stores cannot be
+# kept, and msync must say so instead of losing them silently
+write_file("big", b"")
+fill("big", 1 << 20)
+fd = os.open("mapped", os.O_RDWR | os.O_CREAT, 0o644)
+os.ftruncate(fd, 1 << 20)
+import mmap
+mm = mmap.mmap(fd, 1 << 20, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+try:
+    mm[:] = pattern(12, 1 << 20)
+    expect_errno(("ENOSPC", "EIO"), "msync of stores into holes on a full pool reports the failure", mm.flush)
+finally:
+    try:
+        mm.close()
+    except Exception:
+        pass
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+os.unlink("mapped")
+os.unlink("big")
+eq(wait_free_counts(".", base), base, "no leak after the failed msync")
+
 # one huge write call
 fd = os.open("huge", os.O_WRONLY | os.O_CREAT, 0o644)
 try:

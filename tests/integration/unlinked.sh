@@ -3,8 +3,9 @@
 # An unlinked file that is still open stays readable and writable until its
 # last close, then its blocks and inode are freed; the same survives an
 # unmount (the last close happens first).  If the daemon is SIGKILLed while
-# the unlinked file is open, the next mount reclaims its blocks and inode:
-# statfs is back at the values from before the file was created.
+# an unlinked file (or one replaced by rename) is open, the next mount
+# reclaims its blocks and inode: statfs is back at the values from before
+# the file was created.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 itest_init
@@ -66,10 +67,12 @@ EOF
 say "SIGKILL of the daemon while an unlinked file is open"
 read -r B0 I0 < <(statfs_line "$M")
 echo "  # free blocks $B0, free inodes $I0 before the file is created"
-# A holder process creates an 8 MiB file, unlinks it and keeps it open.
-"$PY" - "$M/orphan" "$T/holder.ready" <<'EOF' &
+# A holder process creates an 8 MiB file, unlinks it and keeps it open; it
+# also keeps open a 4 MiB file that a rename replaces.
+"$PY" - "$M" "$T/holder.ready" <<'EOF' &
 import os, sys, time
-path, ready = sys.argv[1], sys.argv[2]
+root, ready = sys.argv[1], sys.argv[2]
+path = os.path.join(root, "orphan")
 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 data = os.urandom(1 << 20)
 for i in range(8):
@@ -77,6 +80,13 @@ for i in range(8):
 os.fsync(fd)
 os.unlink(path)
 os.pwrite(fd, b"written after unlink", 0)
+victim = os.path.join(root, "victim")
+fd2 = os.open(victim, os.O_RDWR | os.O_CREAT, 0o644)
+for i in range(4):
+    os.write(fd2, data)
+with open(os.path.join(root, "repl"), "w") as f:
+    f.write("the replacement")
+os.rename(os.path.join(root, "repl"), victim)
 open(ready, "w").close()
 time.sleep(120)
 EOF
@@ -89,19 +99,29 @@ for ((i = 0; i < 200; i++)); do
 done
 [[ -e "$T/holder.ready" ]] || die "the holder process did not get ready within 10 s"
 read -r B1 I1 < <(statfs_line "$M")
-((B0 - B1 >= 2048)) || die "the unlinked open 8 MiB file should hold >= 2048 blocks, statfs shows $((B0 - B1))"
-pass "the unlinked open file holds $((B0 - B1)) blocks and $((I0 - I1)) inode(s)"
+((B0 - B1 >= 3072)) || die "the unlinked open 8 MiB file and the replaced 4 MiB file should hold >= 3072 blocks, statfs shows $((B0 - B1))"
+pass "the unlinked open file and the replaced open file hold $((B0 - B1)) blocks and $((I0 - I1)) inodes"
 check_fails "the unlinked file has no name" test -e "$M/orphan"
 kill_daemon "$M" --no-detach
 pass "daemon SIGKILLed while the unlinked file was open"
 stop_bg "$HOLDER"
 detach_mount "$M"
+read -r st _ orphan < <(pool_state "$T/p.pool")
+check_eq "after SIGKILL the state block still says mounted" 2 "$st"
+((orphan != 0)) || die "after SIGKILL with an unlinked open file the pool's orphan list is empty (orphan_head 0)"
+pass "after SIGKILL the unlinked open file is on the pool's orphan list (inode $orphan)"
 mount_fs "$T/p.pool" "$M"
+check_eq "the replacing file is in place after the crash" "the replacement" "$(cat "$M/victim")"
 read -r B2 I2 < <(statfs_line "$M")
-check_eq "free blocks at the next mount equal the value before the file was created" "$B0" "$B2"
-check_eq "free inodes at the next mount equal the value before the file was created" "$I0" "$I2"
+bv=$(($(stat -c %b "$M/victim") / 8))
+check_eq "free blocks at the next mount equal the value before the files were created (less the replacement's $bv)" "$((B0 - bv))" "$B2"
+check_eq "free inodes at the next mount equal the value before the files were created (less the replacement's one)" "$((I0 - 1))" "$I2"
+rm "$M/victim"
 check_eq "no stray entries in the root" "anchor" "$(ls -A "$M")"
+check_eq "after removing the replacement statfs is at the start values" "$B0 $I0" "$(wait_statfs "$M" "$B0 $I0")"
 umount_fs "$M"
+read -r st _ orphan < <(pool_state "$T/p.pool")
+check_eq "after recovery and a clean unmount: state clean, orphan list empty" "1 0" "$st $orphan"
 mount_fs "$T/p.pool" "$M"
 check_eq "free blocks and inodes stay right after another clean remount" "$B0 $I0" "$(statfs_line "$M")"
 
