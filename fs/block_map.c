@@ -80,6 +80,14 @@ uint64_t bmap_seek(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t fro
 	return limit;
 }
 
+/* Stores a pointer readers may follow at once; flushed, and fenced by the
+ * caller's next drain. */
+static void publish8(struct daxfs *fs, uint64_t *slot, uint64_t v)
+{
+	__atomic_store_n(slot, v, __ATOMIC_RELEASE);
+	pool_flush(&fs->pool, slot, sizeof(*slot));
+}
+
 static int new_index_block(struct daxfs *fs, struct daxfs_dinode *di, uint64_t *blk)
 {
 	int rc = fs_block_alloc(fs, blk);
@@ -101,8 +109,10 @@ static int grow(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index)
 		int rc = new_index_block(fs, di, &blk);
 		if (rc)
 			return rc;
+		/* The old root must be durable in the new one before the map word
+		 * points at it: a fence in between. */
 		pool_store8(&fs->pool, &node_of(fs, blk)[0], DAXFS_MAP_ROOT(m));
-		pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(blk, h + 1));
+		publish8(fs, &di->map, DAXFS_MAP_WORD(blk, h + 1));
 	}
 }
 
@@ -112,7 +122,7 @@ int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t
 
 	if (!di->map) {
 		if (index == 0) {
-			pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(blk, 0));
+			publish8(fs, &di->map, DAXFS_MAP_WORD(blk, 0));
 			return 0;
 		}
 		uint64_t root;
@@ -122,14 +132,14 @@ int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t
 		rc = new_index_block(fs, di, &root);
 		if (rc)
 			return rc;
-		pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(root, h));
+		publish8(fs, &di->map, DAXFS_MAP_WORD(root, h));
 	}
 	rc = grow(fs, di, index);
 	if (rc)
 		return rc;
 	unsigned h = DAXFS_MAP_HEIGHT(di->map);
 	if (h == 0) {
-		pool_store8(&fs->pool, &di->map, DAXFS_MAP_WORD(blk, 0));
+		publish8(fs, &di->map, DAXFS_MAP_WORD(blk, 0));
 		return 0;
 	}
 	uint64_t node = DAXFS_MAP_ROOT(di->map);
@@ -140,11 +150,11 @@ int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t
 			rc = new_index_block(fs, di, &child);
 			if (rc)
 				return rc;
-			pool_store8(&fs->pool, slot, child);
+			publish8(fs, slot, child);
 		}
 		node = *slot;
 	}
-	pool_store8(&fs->pool, &node_of(fs, node)[slot_at(index, 0)], blk);
+	publish8(fs, &node_of(fs, node)[slot_at(index, 0)], blk);
 	return 0;
 }
 

@@ -13,8 +13,11 @@
 
 /* Returns the data block of file block index, 0 for a hole. */
 uint64_t bmap_lookup(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t index);
-/* Publishes blk (persistent already) as file block index, creating index
- * blocks on the way; -ENOSPC if an index block cannot be had. */
+/* Publishes blk (durable already) as file block index, creating index
+ * blocks on the way; -ENOSPC if an index block cannot be had.  The new
+ * pointers are flushed but not fenced: the caller drains before anything
+ * that depends on them being durable (a size, a reply, freeing a block
+ * they replace). */
 int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t blk);
 
 /* Blocks removed from a map, to be retired by the caller. */

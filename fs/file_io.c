@@ -159,10 +159,11 @@ ssize_t daxfs_read(struct daxfs *fs, uint64_t ino, void *buf, size_t size, uint6
 	return (ssize_t)done;
 }
 
-/* A new block for index, its bytes outside [boff, boff+len) zeroed so that
- * nothing stale is ever exposed past EOF or in the rest of the block. */
-static int fill_new_block(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t boff,
-			  const char *src, uint64_t len, uint64_t *out)
+/* Fills a new block for a write: its bytes outside [boff, boff+len) are
+ * zeroed so that nothing stale is ever exposed past EOF or in the rest of
+ * the block.  Flushed, not yet fenced nor published. */
+static int fill_block(struct daxfs *fs, uint64_t boff, const char *src, uint64_t len,
+		      uint64_t *out)
 {
 	uint64_t blk;
 	int rc = fs_block_alloc(fs, &blk);
@@ -175,31 +176,72 @@ static int fill_new_block(struct daxfs *fs, struct inode_mem *im, uint64_t index
 	if (boff + len < DAXFS_BLOCK_SIZE)
 		memset(p + boff + len, 0, DAXFS_BLOCK_SIZE - boff - len);
 	if (src)
-		pool_memcpy_persist(&fs->pool, p + boff, src, len);
+		memcpy(p + boff, src, len);
 	else
 		memset(p + boff, 0, len);
-	pool_persist(&fs->pool, p, DAXFS_BLOCK_SIZE);
-	rc = bmap_set(fs, im->di, index, blk);
-	if (rc) {
-		fs_block_free_allocated(fs, blk);
-		return rc;
-	}
-	pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_ALLOCATED, PFN_TRACKED,
-		       pfn_owner(im->ino, index), im->di->generation);
-	pool_store8(&fs->pool, &im->di->blocks, im->di->blocks + 1);
-	if (out)
-		*out = blk;
+	pool_flush(&fs->pool, p, DAXFS_BLOCK_SIZE);
+	*out = blk;
 	return 0;
 }
 
-int file_alloc_zeroed(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *blk)
+/* New blocks of one write, published together: one fence makes all their
+ * data durable, then the pointers go in and one more fence makes the map
+ * durable.  A write of many blocks costs a few fences, not a few per block
+ * (on an emulated pool each fence is an msync). */
+#define WRITE_BATCH 64
+struct write_batch {
+	int n;
+	struct {
+		uint64_t index, blk, pos; /* pos: file offset of the write's bytes in it */
+	} nb[WRITE_BATCH];
+};
+
+/* Returns the file offset up to which the write is complete: all of it, or
+ * up to the first block that could not be published (no index block). */
+static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_batch *b,
+			uint64_t end, int *rc)
 {
-	return fill_new_block(fs, im, index, 0, NULL, DAXFS_BLOCK_SIZE, blk);
+	uint64_t published = 0, upto = end;
+
+	pool_drain(&fs->pool);
+	for (int i = 0; i < b->n; i++) {
+		if (!*rc)
+			*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
+		if (*rc) {
+			if (upto == end)
+				upto = b->nb[i].pos;
+			fs_block_free_allocated(fs, b->nb[i].blk);
+			continue;
+		}
+		pfn_transition(fs_pfns(fs), b->nb[i].blk - fs->alloc.data_start, PFN_ALLOCATED,
+			       PFN_TRACKED, pfn_owner(im->ino, b->nb[i].index), im->di->generation);
+		published++;
+	}
+	if (published)
+		pool_store8(&fs->pool, &im->di->blocks, im->di->blocks + published);
+	b->n = 0;
+	return upto;
 }
 
-/* Writes one span inside a block.  Locking: im->lock held exclusive. */
-static int write_span(struct daxfs *fs, struct inode_mem *im, uint64_t pos, const char *src,
-		      uint64_t len)
+/* Single-block form, for preallocation and WRITE pins of holes. */
+int file_alloc_zeroed(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *out)
+{
+	struct write_batch b = { .n = 1 };
+	int rc = fill_block(fs, 0, NULL, DAXFS_BLOCK_SIZE, &b.nb[0].blk);
+
+	if (rc)
+		return rc;
+	b.nb[0].index = index;
+	publish(fs, im, &b, 0, &rc);
+	if (!rc && out)
+		*out = b.nb[0].blk;
+	return rc;
+}
+
+/* Writes one span inside a block: in place (flushed, fenced by the caller)
+ * or into a new block queued on b.  Locking: im->lock held exclusive. */
+static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch *b, uint64_t pos,
+		      const char *src, uint64_t len)
 {
 	uint64_t index = pos / DAXFS_BLOCK_SIZE, boff = pos % DAXFS_BLOCK_SIZE;
 	struct pfn_table *t = fs_pfns(fs);
@@ -210,14 +252,20 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, uint64_t pos, cons
 		rcu_read_lock();
 		blk = get_block(fs, t, im->di, index);
 		rcu_read_unlock();
-		if (!blk)
-			return fill_new_block(fs, im, index, boff, src, len, NULL);
+		if (!blk) {
+			rc = fill_block(fs, boff, src, len, &blk);
+			if (!rc)
+				b->nb[b->n++] = (typeof(b->nb[0])){ index, blk, pos };
+			return rc;
+		}
 	} while ((rc = stable_before_change(fs, im, index, &blk)) == -EAGAIN);
 	if (rc) {
 		pfn_put(t, blk - fs->alloc.data_start);
 		return rc;
 	}
-	pool_memcpy_persist(&fs->pool, (char *)pool_block(&fs->pool, blk) + boff, src, len);
+	char *dst = (char *)pool_block(&fs->pool, blk) + boff;
+	memcpy(dst, src, len);
+	pool_flush(&fs->pool, dst, len);
 	pfn_put(t, blk - fs->alloc.data_start);
 	return 0;
 }
@@ -235,6 +283,7 @@ static void touch_data(struct daxfs *fs, struct daxfs_dinode *di)
 ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
 		     uint64_t off, bool append)
 {
+	struct write_batch batch = { 0 };
 	uint64_t total = 0, done = 0;
 	int rc;
 
@@ -261,15 +310,32 @@ ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, in
 		while (left) {
 			uint64_t pos = off + done, boff = pos % DAXFS_BLOCK_SIZE;
 			uint64_t len = DAXFS_BLOCK_SIZE - boff < left ? DAXFS_BLOCK_SIZE - boff : left;
-			rc = write_span(fs, im, pos, src, len);
+			if (batch.n == WRITE_BATCH) {
+				uint64_t upto = publish(fs, im, &batch, pos, &rc);
+				if (rc) {
+					done = upto - off;
+					goto out_size;
+				}
+			}
+			rc = write_span(fs, im, &batch, pos, src, len);
 			if (rc)
-				goto out_size;
+				goto out_publish;
 			src += len;
 			left -= len;
 			done += len;
 		}
 	}
+out_publish:
+	if (batch.n) {
+		int prc = 0;
+		uint64_t upto = publish(fs, im, &batch, off + done, &prc);
+		if (prc) {
+			rc = prc;
+			done = upto - off;
+		}
+	}
 out_size:
+	pool_drain(&fs->pool); /* in-place spans */
 	/* Nothing written, nothing to extend: a failed write changes no size. */
 	if (done && off + done > im->di->size)
 		pool_store8(&fs->pool, &im->di->size, off + done);

@@ -18,6 +18,9 @@ static int bounce(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64
 			    DAXFS_BLOCK_SIZE);
 	/* The leaf slot exists already: replacing it allocates nothing. */
 	bmap_set(fs, im->di, index, copy);
+	/* The map must point at the copy durably before the old block can be
+	 * freed and reused. */
+	pool_drain(&fs->pool);
 	uint64_t cpfn = copy - fs->alloc.data_start;
 	pfn_transition(t, cpfn, PFN_ALLOCATED, PFN_TRACKED, pfn_owner(im->ino, index),
 		       im->di->generation);
