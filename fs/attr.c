@@ -115,11 +115,11 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
 	} else {
 		if (sa->valid & DAXFS_SET_SIZE)
 			rc = file_truncate(fs, im, sa->size);
-		if (!rc)
+		if (!rc) {
 			apply_meta(fs, im->di, sa);
+			inode_attr_locked(fs, ino, out);
+		}
 	}
 	pthread_rwlock_unlock(&im->lock);
-	if (!rc)
-		inode_attr(fs, ino, out);
 	return rc;
 }

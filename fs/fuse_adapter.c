@@ -594,6 +594,18 @@ static void dx_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 /* Not direct_io: a shared writable mmap needs the kernel page cache.  Not
  * keep_cache: a fresh open should not trust pages cached before it. */
+/* The open mode travels in the handle's low bits: requests other than open
+ * (ioctl, for one) do not carry the file's flags. */
+static uint64_t handle_for(struct daxfs *fs, int open_flags)
+{
+	return daxfs_handle_new(fs) << 2 | (uint64_t)(open_flags & O_ACCMODE);
+}
+
+static bool handle_read_only(uint64_t fh)
+{
+	return (fh & 3) == O_RDONLY;
+}
+
 static void set_open_flags(struct fuse_file_info *fi)
 {
 	fi->direct_io = 0;
@@ -611,7 +623,7 @@ static void dx_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	set_open_flags(fi);
-	fi->fh = daxfs_handle_new(fs);
+	fi->fh = handle_for(fs, fi->flags);
 	/* An interrupted open is never released by the kernel. */
 	if (fuse_reply_open(req, fi) != 0)
 		daxfs_release(fs, ino);
@@ -636,7 +648,7 @@ static void dx_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 
 	fill_entry(&e, &a);
 	set_open_flags(fi);
-	fi->fh = daxfs_handle_new(fs);
+	fi->fh = handle_for(fs, fi->flags);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		daxfs_release(fs, a.ino);
 		daxfs_forget(fs, a.ino, 1);
@@ -950,6 +962,15 @@ static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
 	}
 	switch ((unsigned)cmd) {
 	case DAXFS_IOC_PIN:
+		/* A WRITE pin allocates and lets a device store into the file:
+		 * only through a file opened for writing, as write(2) would. */
+		if (in_bufsz == sizeof(struct daxfs_ioc_pin) &&
+		    (((const struct daxfs_ioc_pin *)in_buf)->flags & DAXFS_PIN_WRITE) &&
+		    handle_read_only(fi->fh)) {
+			fuse_reply_err(req, EBADF);
+			return;
+		}
+		/* fall through */
 	case DAXFS_IOC_UNPIN:
 	case DAXFS_IOC_LAYOUT:
 	case DAXFS_IOC_POOLINFO:

@@ -109,6 +109,20 @@ static struct timespec ts_of(const struct daxfs_ts *t)
 
 void inode_attr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *a)
 {
+	struct inode_mem *im = inode_get(fs, ino);
+
+	if (!im) {
+		memset(a, 0, sizeof(*a));
+		a->ino = ino;
+		return;
+	}
+	pthread_rwlock_rdlock(&im->lock);
+	inode_attr_locked(fs, ino, a);
+	pthread_rwlock_unlock(&im->lock);
+}
+
+void inode_attr_locked(struct daxfs *fs, uint64_t ino, struct daxfs_attr *a)
+{
 	const struct daxfs_dinode *di = dinode(fs, ino);
 
 	memset(a, 0, sizeof(*a));

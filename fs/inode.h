@@ -21,7 +21,10 @@ int inode_number_take(struct daxfs *fs, uint64_t *ino);
 void inode_number_give(struct daxfs *fs, uint64_t ino);
 uint64_t inode_numbers_free(struct daxfs *fs);
 
+/* A consistent snapshot of the attributes, under the inode's lock (taken
+ * shared); _locked when the caller holds it already. */
 void inode_attr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *a);
+void inode_attr_locked(struct daxfs *fs, uint64_t ino, struct daxfs_attr *a);
 unsigned char inode_dtype(uint32_t mode);
 
 /* Orphan list, inside a transaction; the transaction keeps the orphan lock

@@ -49,18 +49,23 @@ int daxfs_readdir(struct daxfs *fs, uint64_t ino, uint64_t off, bool plus, daxfs
 		return -ENOENT;
 	if (!S_ISDIR(dir->di->mode))
 		return -ENOTDIR;
+	/* The parent's attributes first: its lock may not be taken after a
+	 * child's. */
+	struct daxfs_attr parent_attr;
+	if (off < COOKIE_DOTDOT) {
+		pthread_rwlock_rdlock(&dir->lock);
+		uint64_t parent = dir->di->parent ? dir->di->parent : DAXFS_ROOT_INO;
+		pthread_rwlock_unlock(&dir->lock);
+		inode_attr(fs, parent, &parent_attr);
+	}
 	pthread_rwlock_rdlock(&dir->lock);
 	if (off < COOKIE_DOT) {
-		inode_attr(fs, ino, &attr);
+		inode_attr_locked(fs, ino, &attr);
 		if (fill(ctx, ".", &attr, COOKIE_DOT))
 			goto out;
 	}
-	if (off < COOKIE_DOTDOT) {
-		uint64_t parent = dir->di->parent ? dir->di->parent : DAXFS_ROOT_INO;
-		inode_attr(fs, parent, &attr);
-		if (fill(ctx, "..", &attr, COOKIE_DOTDOT))
-			goto out;
-	}
+	if (off < COOKIE_DOTDOT && fill(ctx, "..", &parent_attr, COOKIE_DOTDOT))
+		goto out;
 	if (dir->di->nlink)
 		rc = dir_iterate(fs, dir, off < COOKIE_DOTDOT ? 0 : off - COOKIE_DOTDOT, emit, &rd);
 out:

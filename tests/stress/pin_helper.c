@@ -1,0 +1,789 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daxfs-pin-helper: the direct-access side of the stress suite's mount
+ * tests.  Each command prints "ok - ..." for every check that holds and
+ * "FAIL: ..." for one that does not, and exits 1 if any failed.
+ *
+ *   errors FILE        bad payloads of every pin ioctl: refused, nothing held
+ *   limit FILE         DAXFS_PINS_PER_HANDLE pins, then EMFILE; other handles
+ *                      are not limited by it; close drops them all
+ *   access FILE        direct loads and stores through libdaxfs-client
+ *   rdonly FILE        (8 blocks of data, then a hole) a file opened read-only
+ *                      cannot get WRITE pins
+ *   nomap FILE         (as a user who may not map the pool) open fails with
+ *                      EACCES; with DAXFS_CLIENT_NOMAP, pins still work
+ *   hold FILE OFF LEN read|write|stable
+ *                      pins and holds until SIGTERM; prints "pinned ID" and
+ *                      "recalled ID" when the pin is recalled; closes the
+ *                      file on SIGTERM and prints "closed"
+ *   stable FILE        a write into a STABLE-pinned range goes copy-on-write
+ *   stable-wait FILE   with -o stable_writes=wait, it waits for the unpin
+ *   stats PATH FIELD...  counters of DAXFS_IOC_STATS by name
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daxfs_client.h"
+#include "daxfs_ioctl.h"
+
+#define BS 4096u
+
+static unsigned failures;
+
+static void ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void ok(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("ok - ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+}
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("FAIL: ");
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	failures++;
+}
+
+/* Setup steps that must work for the checks to mean anything. */
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	printf("FAIL: ");
+	vprintf(fmt, ap);
+	printf(": %s\n", strerror(errno));
+	va_end(ap);
+	exit(1);
+}
+
+static int xopen(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		die("open %s", path);
+	return fd;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The errno of one raw ioctl (0 when it succeeds). */
+static int ioctl_errno(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? errno : 0;
+}
+
+static void expect_errno(const char *what, int got, int want)
+{
+	if (got == want)
+		ok("%s: %s", what, want ? strerror(want) : "succeeds");
+	else
+		fail("%s: expected %s, got %s", what, want ? strerror(want) : "success",
+		     got ? strerror(got) : "success");
+}
+
+static int pin_errno(int fd, uint64_t off, uint64_t len, uint32_t flags, uint64_t *id)
+{
+	struct daxfs_ioc_pin p;
+
+	memset(&p, 0, sizeof(p));
+	p.offset = off;
+	p.length = len;
+	p.flags = flags;
+	int e = ioctl_errno(fd, DAXFS_IOC_PIN, &p);
+	if (!e && id)
+		*id = p.pin_id;
+	if (!e && !id) { /* a pin the test did not expect to get: do not keep it */
+		struct daxfs_ioc_unpin u = {p.pin_id};
+		ioctl(fd, DAXFS_IOC_UNPIN, &u);
+	}
+	return e;
+}
+
+static int unpin_errno(int fd, uint64_t id)
+{
+	struct daxfs_ioc_unpin u = {id};
+
+	return ioctl_errno(fd, DAXFS_IOC_UNPIN, &u);
+}
+
+static void get_stats(int fd, struct daxfs_ioc_stats *st)
+{
+	if (ioctl(fd, DAXFS_IOC_STATS, st) < 0)
+		die("DAXFS_IOC_STATS");
+}
+
+static void fill(int fd, uint64_t off, uint64_t len, int byte)
+{
+	char *buf = malloc(len);
+
+	if (!buf)
+		die("malloc");
+	memset(buf, byte, len);
+	if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		die("pwrite");
+	free(buf);
+}
+
+/* The file: 8 blocks of data, then 8 blocks of hole. */
+static int data_then_hole(const char *path)
+{
+	int fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC);
+
+	fill(fd, 0, 8 * BS, 'd');
+	if (ftruncate(fd, 16 * BS) < 0)
+		die("ftruncate");
+	return fd;
+}
+
+/* ---- errors -------------------------------------------------------------------- */
+
+/* An ioctl number for DAXFS_IOC_PIN's slot with a payload of another size,
+ * as a client built against another header would send. */
+struct short_pin {
+	uint64_t offset, length;
+	uint32_t flags, nextents;
+	uint64_t pin_id;
+};
+#define BAD_SIZE_PIN _IOWR(DAXFS_IOC_MAGIC, 3, struct short_pin)
+
+static void bad_pins(int fd)
+{
+	const uint32_t R = DAXFS_PIN_READ, W = DAXFS_PIN_WRITE;
+
+	expect_errno("PIN of length 0", pin_errno(fd, 0, 0, R, NULL), EINVAL);
+	expect_errno("PIN longer than DAXFS_PIN_MAX_LENGTH",
+		     pin_errno(fd, 0, DAXFS_PIN_MAX_LENGTH + BS, W, NULL), EINVAL);
+	expect_errno("PIN whose end overflows 64 bits",
+		     pin_errno(fd, UINT64_MAX - BS + 1, 2 * BS, R, NULL), EFBIG);
+	expect_errno("PIN of an unaligned offset", pin_errno(fd, 100, BS, R, NULL), EINVAL);
+	expect_errno("PIN of an unaligned length", pin_errno(fd, 0, 100, R, NULL), EINVAL);
+	expect_errno("PIN at the maximum file size", pin_errno(fd, 256ull << 30, BS, W, NULL),
+		     EFBIG);
+	expect_errno("PIN crossing the maximum file size",
+		     pin_errno(fd, (256ull << 30) - BS, 2 * BS, W, NULL), EFBIG);
+	expect_errno("READ pin of a hole", pin_errno(fd, 8 * BS, 2 * BS, R, NULL), ENXIO);
+	expect_errno("READ pin half data, half hole", pin_errno(fd, 6 * BS, 4 * BS, R, NULL),
+		     ENXIO);
+	expect_errno("READ pin past EOF", pin_errno(fd, 16 * BS, BS, R, NULL), ENXIO);
+	expect_errno("WRITE pin past EOF", pin_errno(fd, 15 * BS, 2 * BS, W, NULL), ENXIO);
+	expect_errno("PIN with an unknown flag", pin_errno(fd, 0, BS, R | 0x100, NULL), EINVAL);
+	expect_errno("PIN with neither READ nor WRITE",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_LONGTERM | DAXFS_PIN_STABLE, NULL), EINVAL);
+	struct short_pin sp = {0, BS, R, 0, 0};
+	expect_errno("PIN with a payload of the wrong size", ioctl_errno(fd, BAD_SIZE_PIN, &sp),
+		     ENOTTY);
+}
+
+static void bad_unpins(int fd, int other)
+{
+	uint64_t id = 0;
+
+	expect_errno("UNPIN of id 0", unpin_errno(fd, 0), EINVAL);
+	expect_errno("UNPIN of an unknown id", unpin_errno(fd, 0x7fffffffffffull), EINVAL);
+	expect_errno("READ pin of data", pin_errno(fd, 0, 2 * BS, DAXFS_PIN_READ, &id), 0);
+	expect_errno("UNPIN through another open file", unpin_errno(other, id), EINVAL);
+	expect_errno("UNPIN of the pin", unpin_errno(fd, id), 0);
+	expect_errno("UNPIN of the same pin again", unpin_errno(fd, id), EINVAL);
+}
+
+static void bad_layouts(int fd, int dirfd)
+{
+	struct daxfs_ioc_layout l;
+
+	memset(&l, 0, sizeof(l));
+	expect_errno("LAYOUT of length 0", ioctl_errno(fd, DAXFS_IOC_LAYOUT, &l), EINVAL);
+	l.offset = 256ull << 30;
+	l.length = BS;
+	expect_errno("LAYOUT past the maximum file size", ioctl_errno(fd, DAXFS_IOC_LAYOUT, &l),
+		     EINVAL);
+	memset(&l, 0, sizeof(l));
+	l.length = 16 * BS;
+	expect_errno("LAYOUT of data and hole", ioctl_errno(fd, DAXFS_IOC_LAYOUT, &l), 0);
+	if (l.nextents >= 1 &&
+	    l.extents[l.nextents - 1].file_offset + l.extents[l.nextents - 1].length == 8 * BS)
+		ok("LAYOUT leaves the hole out (%u extents up to 8 blocks)", l.nextents);
+	else
+		fail("LAYOUT of 8 blocks of data and a hole gave %u extents", l.nextents);
+	expect_errno("PIN on a directory", pin_errno(dirfd, 0, BS, DAXFS_PIN_READ, NULL), EINVAL);
+}
+
+static int cmd_errors(const char *path)
+{
+	struct daxfs_ioc_stats before, after;
+	int fd = data_then_hole(path), other = xopen(path, O_RDWR);
+	char dir[4096];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	int dirfd = xopen(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+	get_stats(fd, &before);
+	bad_pins(fd);
+	bad_unpins(fd, other);
+	bad_layouts(fd, dirfd);
+	get_stats(fd, &after);
+	if (after.pins_active == 0 && after.pins == 0)
+		ok("no pin is left by the refused requests");
+	else
+		fail("%llu pins (%llu pin counts) left by refused requests",
+		     (unsigned long long)after.pins_active, (unsigned long long)after.pins);
+	if (after.free_blocks == before.free_blocks)
+		ok("no block allocated by the refused requests");
+	else
+		fail("free blocks went from %llu to %llu", (unsigned long long)before.free_blocks,
+		     (unsigned long long)after.free_blocks);
+	close(dirfd);
+	close(other);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+/* ---- limit ---------------------------------------------------------------------- */
+
+static int cmd_limit(const char *path)
+{
+	int fd = data_then_hole(path), other = xopen(path, O_RDWR);
+	struct daxfs_ioc_stats st;
+	unsigned pinned = 0;
+	uint64_t id;
+
+	for (unsigned i = 0; i < DAXFS_PINS_PER_HANDLE; i++)
+		pinned += pin_errno(fd, (i % 8) * BS, BS, DAXFS_PIN_READ, &id) == 0;
+	if (pinned == DAXFS_PINS_PER_HANDLE)
+		ok("%u pins on one open file", pinned);
+	else
+		fail("only %u of %u pins on one open file", pinned, DAXFS_PINS_PER_HANDLE);
+	expect_errno("one more pin on that file", pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL),
+		     EMFILE);
+	expect_errno("a pin on another open file of the same file",
+		     pin_errno(other, 0, BS, DAXFS_PIN_READ, &id), 0);
+	get_stats(other, &st);
+	expect_errno("its unpin", unpin_errno(other, id), 0);
+	if (st.pins_active == DAXFS_PINS_PER_HANDLE + 1)
+		ok("DAXFS_IOC_STATS counts %llu active pins", (unsigned long long)st.pins_active);
+	else
+		fail("DAXFS_IOC_STATS counts %llu active pins, not %u",
+		     (unsigned long long)st.pins_active, DAXFS_PINS_PER_HANDLE + 1);
+	close(fd);
+	/* The release reaches the daemon asynchronously. */
+	for (int i = 0; i < 100; i++) {
+		get_stats(other, &st);
+		if (!st.pins_active)
+			break;
+		usleep(50000);
+	}
+	if (st.pins_active == 0 && st.pins == 0)
+		ok("closing the file dropped its %u pins", pinned);
+	else
+		fail("%llu pins left after closing the file", (unsigned long long)st.pins_active);
+	close(other);
+	return failures ? 1 : 0;
+}
+
+/* ---- access ---------------------------------------------------------------------- */
+
+static bool all_bytes(const void *p, size_t len, int byte)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < len; i++)
+		if (c[i] != (unsigned char)byte)
+			return false;
+	return true;
+}
+
+/* Reads the file through the filesystem, not the page cache: the
+ * mapping's stores reach the pool behind the kernel's back. */
+static bool file_shows(const char *path, uint64_t off, uint64_t len, int byte)
+{
+	int fd = xopen(path, O_RDONLY | O_DIRECT);
+	void *buf;
+
+	if (posix_memalign(&buf, BS, len))
+		die("posix_memalign");
+	bool same = pread(fd, buf, len, (off_t)off) == (ssize_t)len && all_bytes(buf, len, byte);
+	free(buf);
+	close(fd);
+	return same;
+}
+
+static void access_read(struct daxfs_client *c)
+{
+	struct daxfs_client_pin pin;
+	int rc = daxfs_client_pin(c, 0, 8 * BS, DAXFS_PIN_READ, &pin);
+
+	if (rc) {
+		fail("READ pin of 8 blocks of data: %s", strerror(-rc));
+		return;
+	}
+	bool same = pin.nextents >= 1;
+	uint64_t covered = 0;
+	for (unsigned i = 0; i < pin.nextents; i++) {
+		same &= pin.extents[i].addr &&
+			all_bytes(pin.extents[i].addr, pin.extents[i].length, 'd');
+		covered += pin.extents[i].length;
+	}
+	if (same && covered == 8 * BS)
+		ok("a READ pin's extents cover the range and show the file's data (%u extents)",
+		   pin.nextents);
+	else
+		fail("READ pin: %u extents covering %llu bytes, data %s", pin.nextents,
+		     (unsigned long long)covered, same ? "right" : "wrong");
+	expect_errno("unpin through the client", -daxfs_client_unpin(c, pin.id), 0);
+}
+
+static void access_write(struct daxfs_client *c, const char *path)
+{
+	struct daxfs_client_pin pin;
+	int rc = daxfs_client_pin(c, 8 * BS, 4 * BS, DAXFS_PIN_WRITE | DAXFS_PIN_LONGTERM, &pin);
+
+	if (rc) {
+		fail("WRITE pin of a hole: %s", strerror(-rc));
+		return;
+	}
+	bool zero = true;
+	for (unsigned i = 0; i < pin.nextents; i++)
+		zero &= all_bytes(pin.extents[i].addr, pin.extents[i].length, 0);
+	if (zero)
+		ok("a WRITE pin of a hole gives zeroed blocks");
+	else
+		fail("a WRITE pin of a hole gives blocks that are not zero");
+	for (unsigned i = 0; i < pin.nextents; i++) {
+		memset(pin.extents[i].addr, 'w', pin.extents[i].length);
+		daxfs_client_persist(c, pin.extents[i].addr, pin.extents[i].length);
+	}
+	if (file_shows(path, 8 * BS, 4 * BS, 'w'))
+		ok("stores through the mapping are the file's data");
+	else
+		fail("the file does not show the stores made through the mapping");
+	expect_errno("unpin", -daxfs_client_unpin(c, pin.id), 0);
+}
+
+/* After access_write: blocks 0-11 exist, 12-15 are a hole. */
+static void access_layout(struct daxfs_client *c)
+{
+	struct daxfs_ioc_layout l;
+	uint64_t covered = 0;
+
+	memset(&l, 0, sizeof(l));
+	l.length = 16 * BS;
+	int rc = daxfs_client_layout(c, &l);
+	for (unsigned i = 0; !rc && i < l.nextents; i++)
+		covered += l.extents[i].length;
+	if (!rc && covered == 12 * BS)
+		ok("the layout shows the 12 blocks that exist, in %u extents", l.nextents);
+	else
+		fail("layout: %s, %llu bytes in extents", rc ? strerror(-rc) : "ok",
+		     (unsigned long long)covered);
+}
+
+/* A second client shares the mapping; a read-only one maps its own,
+ * read-only, and gets no WRITE pin. */
+static void access_read_only(const char *path, const struct daxfs_client_info *rw)
+{
+	struct daxfs_client *c2, *ro;
+	struct daxfs_client_info i2, iro;
+	struct daxfs_client_pin pin;
+
+	if (daxfs_client_open(path, 0, &c2) || daxfs_client_open(path, DAXFS_CLIENT_RDONLY, &ro)) {
+		fail("opening more clients of %s", path);
+		return;
+	}
+	daxfs_client_info(c2, &i2);
+	daxfs_client_info(ro, &iro);
+	if (i2.pool_base == rw->pool_base && iro.mapped && iro.pool_base != rw->pool_base)
+		ok("clients share one read-write mapping; a read-only client has its own");
+	else
+		fail("mappings: first %p, second %p, read-only %p", rw->pool_base, i2.pool_base,
+		     iro.pool_base);
+	expect_errno("WRITE pin through a read-only client",
+		     -daxfs_client_pin(ro, 0, BS, DAXFS_PIN_WRITE, &pin), EBADF);
+	int rc = daxfs_client_pin(ro, 0, BS, DAXFS_PIN_READ, &pin);
+	if (!rc && all_bytes(pin.extents[0].addr, BS, 'd'))
+		ok("a read-only client reads the file's data through its mapping");
+	else
+		fail("READ pin through a read-only client: %s", rc ? strerror(-rc) : "wrong data");
+	daxfs_client_close(ro); /* drops the pin with the file */
+	daxfs_client_close(c2);
+}
+
+static int cmd_access(const char *path)
+{
+	struct daxfs_client *c;
+	struct daxfs_client_info info;
+
+	close(data_then_hole(path));
+	int rc = daxfs_client_open(path, 0, &c);
+	if (rc) {
+		fail("daxfs_client_open %s: %s", path, strerror(-rc));
+		return 1;
+	}
+	daxfs_client_info(c, &info);
+	if (info.mapped && info.pool_base && info.block_size == BS && info.pool_size)
+		ok("the pool %s is mapped (%llu bytes, %s)", info.pool_path,
+		   (unsigned long long)info.pool_size, info.is_pmem ? "pmem" : "msync");
+	else
+		fail("the pool is not mapped");
+	access_read(c);
+	access_write(c, path);
+	access_layout(c);
+	access_read_only(path, &info);
+	expect_errno("no recall pending", daxfs_client_wait_recall(c, 0), 0);
+	daxfs_client_close(c);
+	return failures ? 1 : 0;
+}
+
+/* ---- rdonly, nomap -------------------------------------------------------------- */
+
+static int cmd_rdonly(const char *path)
+{
+	struct daxfs_ioc_stats before, after;
+	int fd = xopen(path, O_RDONLY);
+
+	get_stats(fd, &before);
+	int e = pin_errno(fd, 8 * BS, 2 * BS, DAXFS_PIN_WRITE, NULL);
+	get_stats(fd, &after);
+	if (e == EBADF || e == EACCES || e == EPERM)
+		ok("WRITE pin through a read-only open file: %s", strerror(e));
+	else
+		fail("WRITE pin through a read-only open file: %s (expected EBADF), and %lld "
+		     "blocks were allocated in a file opened read-only",
+		     e ? strerror(e) : "granted",
+		     (long long)before.free_blocks - (long long)after.free_blocks);
+	expect_errno("READ pin through a read-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL), 0);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+static int cmd_nomap(const char *path)
+{
+	struct daxfs_client *c;
+	struct daxfs_client_pin pin;
+
+	int rc = daxfs_client_open(path, 0, &c);
+	if (rc == -EACCES) {
+		ok("daxfs_client_open without the right to map the pool: EACCES");
+	} else {
+		fail("daxfs_client_open without the right to map the pool: %s",
+		     rc ? strerror(-rc) : "succeeded");
+		if (!rc)
+			daxfs_client_close(c);
+	}
+	rc = daxfs_client_open(path, DAXFS_CLIENT_NOMAP, &c);
+	if (rc) {
+		fail("daxfs_client_open with DAXFS_CLIENT_NOMAP: %s", strerror(-rc));
+		return 1;
+	}
+	rc = daxfs_client_pin(c, 0, 2 * BS, DAXFS_PIN_READ, &pin);
+	if (!rc && pin.nextents && !pin.extents[0].addr && pin.extents[0].pool_offset)
+		ok("the pin works, with pool offsets and no addresses");
+	else
+		fail("pin with DAXFS_CLIENT_NOMAP: %s", rc ? strerror(-rc) : "addresses given");
+	if (!rc)
+		expect_errno("unpin", -daxfs_client_unpin(c, pin.id), 0);
+	daxfs_client_close(c);
+	return failures ? 1 : 0;
+}
+
+/* ---- hold -------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t terminated;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	terminated = 1;
+}
+
+static unsigned parse_flags(const char *s)
+{
+	if (!strcmp(s, "read"))
+		return DAXFS_PIN_READ | DAXFS_PIN_LONGTERM;
+	if (!strcmp(s, "write"))
+		return DAXFS_PIN_WRITE | DAXFS_PIN_LONGTERM;
+	if (!strcmp(s, "stable"))
+		return DAXFS_PIN_READ | DAXFS_PIN_LONGTERM | DAXFS_PIN_STABLE;
+	fprintf(stderr, "daxfs-pin-helper: flags must be read, write or stable\n");
+	exit(2);
+}
+
+/* A client that never unpins: it reports recalls and lets go only when
+ * told to (SIGTERM) or killed. */
+static int cmd_hold(const char *path, const char *off, const char *len, const char *flags)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	struct daxfs_client_pin pin;
+	struct daxfs_client *c;
+	uint64_t ids[DAXFS_RECALLS_MAX];
+	bool recalled = false;
+
+	sigaction(SIGTERM, &sa, NULL);
+	int rc = daxfs_client_open(path, 0, &c);
+	if (!rc)
+		rc = daxfs_client_pin(c, strtoull(off, NULL, 0), strtoull(len, NULL, 0),
+				      parse_flags(flags), &pin);
+	if (rc) {
+		printf("FAIL: pin %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	printf("pinned %llu\n", (unsigned long long)pin.id);
+	fflush(stdout);
+	while (!terminated) {
+		/* POLLPRI stays up while the recalled pin is held: poll again
+		 * only for a recall not yet reported. */
+		if (recalled) {
+			usleep(100000);
+			continue;
+		}
+		if (daxfs_client_wait_recall(c, 100) <= 0)
+			continue;
+		int n = daxfs_client_recalls(c, ids, DAXFS_RECALLS_MAX);
+		for (int i = 0; i < n; i++)
+			printf("recalled %llu\n", (unsigned long long)ids[i]);
+		fflush(stdout);
+		recalled = n > 0;
+	}
+	daxfs_client_close(c);
+	printf("closed\n");
+	fflush(stdout);
+	return 0;
+}
+
+/* ---- stable ------------------------------------------------------------------------- */
+
+static uint64_t range_sum(const struct daxfs_client_pin *pin)
+{
+	uint64_t h = 0xCBF29CE484222325ull;
+
+	for (unsigned i = 0; i < pin->nextents; i++) {
+		const volatile unsigned char *p = pin->extents[i].addr;
+		for (uint64_t k = 0; k < pin->extents[i].length; k++)
+			h = (h ^ p[k]) * 0x100000001B3ull;
+	}
+	return h;
+}
+
+struct stable_ctx {
+	struct daxfs_client *c;
+	struct daxfs_client_pin pin;
+	uint64_t sum;
+	struct daxfs_ioc_stats before;
+	int fd;
+};
+
+/* 4 blocks of 'a', pinned READ|STABLE and checksummed as a device would. */
+static void stable_setup(struct stable_ctx *s, const char *path)
+{
+	s->fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC);
+	fill(s->fd, 0, 4 * BS, 'a');
+	int rc = daxfs_client_open(path, 0, &s->c);
+	if (!rc)
+		rc = daxfs_client_pin(s->c, 0, 4 * BS,
+				      DAXFS_PIN_READ | DAXFS_PIN_LONGTERM | DAXFS_PIN_STABLE,
+				      &s->pin);
+	if (rc) {
+		errno = -rc;
+		die("STABLE pin of %s", path);
+	}
+	s->sum = range_sum(&s->pin);
+	get_stats(s->fd, &s->before);
+}
+
+static void stable_check_sum(struct stable_ctx *s, const char *when)
+{
+	if (range_sum(&s->pin) == s->sum)
+		ok("the device's checksum of the pinned blocks holds %s", when);
+	else
+		fail("the pinned blocks changed under the STABLE pin %s", when);
+}
+
+static int cmd_stable(const char *path)
+{
+	struct stable_ctx s;
+	struct daxfs_ioc_stats after;
+
+	stable_setup(&s, path);
+	fill(s.fd, BS, 2 * BS, 'b');
+	ok("a write into the STABLE-pinned range returned while pinned");
+	stable_check_sum(&s, "after the write");
+	if (file_shows(path, BS, 2 * BS, 'b') && file_shows(path, 0, BS, 'a'))
+		ok("the file shows the new data");
+	else
+		fail("the file does not show the write");
+	get_stats(s.fd, &after);
+	if (after.bounces >= s.before.bounces + 1)
+		ok("the write bounced (bounces %llu -> %llu)", (unsigned long long)s.before.bounces,
+		   (unsigned long long)after.bounces);
+	else
+		fail("bounces stayed at %llu", (unsigned long long)after.bounces);
+	expect_errno("unpin", -daxfs_client_unpin(s.c, s.pin.id), 0);
+	daxfs_client_close(s.c);
+	close(s.fd);
+	return failures ? 1 : 0;
+}
+
+struct writer {
+	int fd;
+	atomic_bool done;
+	double t_done;
+};
+
+static void *write_b(void *arg)
+{
+	struct writer *w = arg;
+
+	fill(w->fd, 0, BS, 'b');
+	w->t_done = now_s();
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static int cmd_stable_wait(const char *path)
+{
+	struct stable_ctx s;
+	struct writer w = {0};
+	struct daxfs_ioc_stats after;
+	pthread_t th;
+
+	stable_setup(&s, path);
+	w.fd = xopen(path, O_RDWR);
+	if (pthread_create(&th, NULL, write_b, &w))
+		die("pthread_create");
+	usleep(1000000);
+	if (!atomic_load(&w.done))
+		ok("a write into the STABLE-pinned range is still waiting after 1 s");
+	else
+		fail("the write returned while the STABLE pin was held");
+	stable_check_sum(&s, "while the write waits");
+	double t_unpin = now_s();
+	expect_errno("unpin", -daxfs_client_unpin(s.c, s.pin.id), 0);
+	pthread_join(th, NULL);
+	if (w.t_done >= t_unpin)
+		ok("the write completed %.3f s after the unpin", w.t_done - t_unpin);
+	else
+		fail("the write completed %.3f s before the unpin", t_unpin - w.t_done);
+	if (file_shows(path, 0, BS, 'b'))
+		ok("the file shows the new data");
+	else
+		fail("the file does not show the write");
+	get_stats(s.fd, &after);
+	if (after.bounces == s.before.bounces)
+		ok("nothing bounced");
+	else
+		fail("bounces went from %llu to %llu", (unsigned long long)s.before.bounces,
+		     (unsigned long long)after.bounces);
+	daxfs_client_close(s.c);
+	close(w.fd);
+	close(s.fd);
+	return failures ? 1 : 0;
+}
+
+/* ---- stats ------------------------------------------------------------------------- */
+
+#define FIELD(name)                                           \
+	{                                                     \
+#name, offsetof(struct daxfs_ioc_stats, name) \
+	}
+static const struct {
+	const char *name;
+	size_t off;
+} fields[] = {
+    FIELD(free_blocks),
+    FIELD(total_blocks),
+    FIELD(pins_active),
+    FIELD(pins),
+    FIELD(refs),
+    FIELD(recalls),
+    FIELD(bounces),
+    FIELD(waits),
+    FIELD(deferred_queue),
+    FIELD(deferred_total),
+    FIELD(deferred_freed),
+    FIELD(pfn_deferred),
+    FIELD(illegal_transitions),
+};
+
+static int cmd_stats(const char *path, int n, char **names)
+{
+	struct daxfs_ioc_stats st;
+	int fd = xopen(path, O_RDONLY);
+
+	get_stats(fd, &st);
+	close(fd);
+	for (int i = 0; i < n; i++) {
+		size_t f = 0;
+		while (f < sizeof(fields) / sizeof(fields[0]) && strcmp(fields[f].name, names[i]))
+			f++;
+		if (f == sizeof(fields) / sizeof(fields[0])) {
+			fprintf(stderr, "daxfs-pin-helper: unknown counter %s\n", names[i]);
+			return 2;
+		}
+		uint64_t v;
+		memcpy(&v, (const char *)&st + fields[f].off, sizeof(v));
+		printf("%s%llu", i ? " " : "", (unsigned long long)v);
+	}
+	printf("\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 3 && !strcmp(argv[1], "errors"))
+		return cmd_errors(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "limit"))
+		return cmd_limit(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "access"))
+		return cmd_access(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "rdonly"))
+		return cmd_rdonly(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "nomap"))
+		return cmd_nomap(argv[2]);
+	if (argc == 6 && !strcmp(argv[1], "hold"))
+		return cmd_hold(argv[2], argv[3], argv[4], argv[5]);
+	if (argc >= 3 && !strcmp(argv[1], "stable"))
+		return cmd_stable(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "stable-wait"))
+		return cmd_stable_wait(argv[2]);
+	if (argc >= 4 && !strcmp(argv[1], "stats"))
+		return cmd_stats(argv[2], argc - 3, argv + 3);
+	fprintf(stderr, "usage: daxfs-pin-helper errors|limit|access|rdonly|nomap|stable|"
+			"stable-wait FILE\n"
+			"       daxfs-pin-helper hold FILE OFFSET LENGTH read|write|stable\n"
+			"       daxfs-pin-helper stats PATH COUNTER...\n");
+	return 2;
+}
