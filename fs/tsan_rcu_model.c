@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Linked into every in-process test: under ThreadSanitizer, teaches it the
- * ordering that liburcu provides (see below); in other builds it is empty.
+ * Linked into the in-process tests and daxfs-stress, never into the
+ * daemon: under ThreadSanitizer it teaches TSan the ordering that liburcu
+ * provides (see below); in other builds it is empty.
  */
 #include <pthread.h>
 #include <stdbool.h>
