@@ -75,6 +75,11 @@ static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct d
 
 	fs_now(&now);
 	tx_begin(&fs->log, &tx);
+	/* An orphan's orphan_next is changed by list splices of its neighbours
+	 * under the orphan lock alone: hold it too, so that two open
+	 * transactions never log the same bytes. */
+	if (di->flags & DAXFS_INODE_ORPHAN)
+		tx_hold(&tx, &fs->orphan_lock);
 	tx_add(&tx, di, sizeof(*di));
 	if (sa->valid & DAXFS_SET_MODE)
 		di->mode = (di->mode & S_IFMT) | (sa->mode & 07777);

@@ -48,8 +48,10 @@ static int rollback_slot(struct pool *pool, char *base, uint64_t slot_bytes)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < n; i++) {
 		struct daxfs_log_entry *e = (void *)(base + off);
+		/* Written so that a damaged offset cannot wrap the bound. */
 		if (off + sizeof(*e) > slot_bytes || off + entry_bytes(e->len) > slot_bytes ||
-		    e->offset + e->len > pool->size || e->offset < DAXFS_STATE_BLOCK * (uint64_t)DAXFS_BLOCK_SIZE) {
+		    e->offset > pool->size || e->len > pool->size - e->offset ||
+		    e->offset < DAXFS_STATE_BLOCK * (uint64_t)DAXFS_BLOCK_SIZE) {
 			free(ents);
 			return -EUCLEAN;
 		}

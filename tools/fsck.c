@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fsck.daxfs [-n | -p | -y] [-f] [-v] POOL: checks a daxfs pool and repairs
+ * it.  See fsck.h for how the work is split, and docs/format.md §16 for what
+ * is checked.
+ *
+ * The pool is opened with the exclusive flock a read-write mount holds, so a
+ * mounted pool is refused.  It is mapped here rather than through pool_open,
+ * which refuses a damaged primary superblock before fsck could restore it:
+ * a regular file is mapped whole (st_size), a device DAX node through
+ * libpmem.  Stores go through the pmem layer's persistence (cache flushes on
+ * real pmem, msync otherwise).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libpmem.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../fs/daxfs.h"
+#include "fsck.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fsck.daxfs [-n | -p | -y] [-f] [-v] POOL\n"
+		   "\n"
+		   "Checks the daxfs pool POOL (a pool file or a device DAX node) and repairs it.\n"
+		   "The pool must not be mounted.\n"
+		   "\n"
+		   "  -n            check only: change nothing (the default)\n"
+		   "  -p, -a        repair automatically what is safe to (bitmap, blocks and link\n"
+		   "                counts, orphan list, interrupted operations, the superblock\n"
+		   "                from its backup); if anything else is wrong, change nothing\n"
+		   "  -y            repair everything\n"
+		   "  -f            force a full check (every check is a full one)\n"
+		   "  -v            print what each phase found\n"
+		   "  -h, --help    this help\n"
+		   "  -V, --version print the version\n"
+		   "\n"
+		   "Exit status: 0 no errors, 1 errors corrected, 4 errors left uncorrected,\n"
+		   "8 operational error.\n");
+}
+
+static int parse_args(int argc, char **argv, struct fsck *fx)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	int modes = 0, c;
+
+	fx->mode = MODE_CHECK;
+	while ((c = getopt_long(argc, argv, "npayfvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			fx->mode = MODE_CHECK;
+			modes++;
+			break;
+		case 'p':
+		case 'a':
+			fx->mode = MODE_PREEN;
+			modes++;
+			break;
+		case 'y':
+			fx->mode = MODE_YES;
+			modes++;
+			break;
+		case 'f':
+			fx->force = true;
+			break;
+		case 'v':
+			fx->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(FSCK_OK);
+		case 'V':
+			printf("fsck.daxfs %s (format version %d)\n", DAXFS_VERSION_STRING,
+			       DAXFS_VERSION);
+			exit(FSCK_OK);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (modes > 1) {
+		fprintf(stderr, "fsck.daxfs: only one of -n, -p and -y may be given\n");
+		return -1;
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return -1;
+	}
+	fx->path = argv[optind];
+	return 0;
+}
+
+/* -n opens read-only, but takes the exclusive lock all the same: a
+ * read-write mount changing the pool under the check would make it lie. */
+static int open_pool(struct fsck *fx)
+{
+	struct stat st;
+
+	fx->fd = open(fx->path, (fx->mode == MODE_CHECK ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fx->fd < 0) {
+		fprintf(stderr, "fsck.daxfs: cannot open %s: %s\n", fx->path, strerror(errno));
+		return -1;
+	}
+	if (flock(fx->fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			fprintf(stderr,
+				"fsck.daxfs: %s is in use (mounted, or being checked): unmount it "
+				"first\n",
+				fx->path);
+		else
+			fprintf(stderr, "fsck.daxfs: cannot lock %s: %s\n", fx->path,
+				strerror(errno));
+		return -1;
+	}
+	if (fstat(fx->fd, &st) < 0) {
+		fprintf(stderr, "fsck.daxfs: cannot stat %s: %s\n", fx->path, strerror(errno));
+		return -1;
+	}
+	fx->device = S_ISCHR(st.st_mode);
+	if (!fx->device && !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "fsck.daxfs: %s is neither a regular file nor a DAX device\n",
+			fx->path);
+		return -1;
+	}
+	if (!fx->device && (uint64_t)st.st_size < DAXFS_FIRST_META_BLOCK * DAXFS_BLOCK_SIZE) {
+		fprintf(stderr, "fsck.daxfs: %s is too small to be a daxfs pool\n", fx->path);
+		return -1;
+	}
+	fx->file_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/*
+ * shared: the pool itself, every store persisted.  Otherwise a private
+ * copy-on-write mapping of a file, which repairs may change freely: the
+ * file never sees them.  A device DAX node cannot be mapped privately, so a
+ * check of one makes no stores at all (later phases then see the damage
+ * the earlier ones would have repaired, and may report it again).
+ */
+static int map_pool(struct fsck *fx, bool shared)
+{
+	int is_pmem = 0;
+
+	fx->writable = shared;
+	fx->persist = shared;
+	if (shared || fx->device) {
+		fx->map = pmem_map_file(fx->path, 0, 0, 0, &fx->map_len, &is_pmem);
+		if (!fx->map) {
+			fprintf(stderr, "fsck.daxfs: cannot map %s: %s\n", fx->path,
+				strerror(errno));
+			return -1;
+		}
+	} else {
+		fx->map_len = (size_t)fx->file_size;
+		fx->map = mmap(NULL, fx->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fx->fd, 0);
+		if (fx->map == MAP_FAILED) {
+			fx->map = NULL;
+			fprintf(stderr, "fsck.daxfs: cannot map %s: %s\n", fx->path,
+				strerror(errno));
+			return -1;
+		}
+		fx->writable = true;
+	}
+	if (fx->device) {
+		/* A device's size is what libpmem could map. */
+		fx->file_size = fx->map_len;
+		if (fx->map_len < DAXFS_FIRST_META_BLOCK * DAXFS_BLOCK_SIZE) {
+			fprintf(stderr, "fsck.daxfs: %s is too small to be a daxfs pool\n",
+				fx->path);
+			goto out_unmap;
+		}
+	}
+	fx->pool.base = fx->map;
+	fx->pool.size = fx->map_len;
+	fx->pool.is_pmem = is_pmem;
+	fx->pool.lock_fd = -1;
+	return 0;
+
+out_unmap:
+	munmap(fx->map, fx->map_len);
+	fx->map = NULL;
+	return -1;
+}
+
+static void unmap_pool(struct fsck *fx)
+{
+	if (fx->map)
+		munmap(fx->map, fx->map_len);
+	fx->map = NULL;
+}
+
+/* Everything a pass learns, so that -p's second pass starts afresh. */
+static void reset_model(struct fsck *fx)
+{
+	free(fx->ino);
+	free(fx->reach);
+	free(fx->released);
+	free(fx->xrefs);
+	free(fx->dups);
+	free(fx->chain);
+	fx->ino = NULL;
+	fx->reach = fx->released = fx->dups = NULL;
+	fx->xrefs = NULL;
+	fx->chain = NULL;
+	fx->nxrefs = fx->xrefs_cap = fx->ndups = fx->dups_cap = fx->chain_cap = 0;
+	fx->lost_found = 0;
+	fx->lf_taken = fx->lf_failed = false;
+	fx->found = fx->fixed = 0;
+	fx->needs_yes = false;
+	fx->n_inodes = fx->n_dirs = fx->n_files = fx->n_symlinks = fx->n_special = 0;
+	fx->n_orphans = fx->n_blocks = fx->n_index_blocks = fx->n_entries = 0;
+	fx->n_reconnected = 0;
+}
+
+/* Later phases trust what earlier ones checked (format §16). */
+static int run_phases(struct fsck *fx)
+{
+	if (check_superblocks(fx) < 0)
+		return -1;
+	check_undo_log(fx);
+	check_state_block(fx);
+	if (check_inodes(fx) < 0)
+		return -1;
+	check_directories(fx);
+	name_first_owners(fx);
+	check_tree(fx);
+	check_link_counts(fx);
+	check_orphans(fx);
+	check_bitmap(fx);
+	return 0;
+}
+
+static uint64_t blocks_in_use(const struct fsck *fx)
+{
+	uint64_t n = 0;
+
+	for (uint64_t w = 0; w < (fx->sb.data_blocks + 63) / 64; w++)
+		n += (uint64_t)__builtin_popcountll(fx->reach[w]);
+	return n;
+}
+
+static void summary(const struct fsck *fx, const char *tail)
+{
+	printf("%s: %llu inodes (%llu directories), %llu/%llu blocks in use, %llu errors found, "
+	       "%llu fixed%s\n",
+	       fx->path, (unsigned long long)fx->n_inodes, (unsigned long long)fx->n_dirs,
+	       (unsigned long long)blocks_in_use(fx), (unsigned long long)fx->sb.data_blocks,
+	       (unsigned long long)fx->found, (unsigned long long)fx->fixed, tail);
+}
+
+static int exit_code(const struct fsck *fx)
+{
+	if (!fx->found)
+		return FSCK_OK;
+	return fx->fixed == fx->found && !fx->needs_yes ? FSCK_CORRECTED : FSCK_UNCORRECTED;
+}
+
+static int run_pass(struct fsck *fx, bool shared)
+{
+	reset_model(fx);
+	if (map_pool(fx, shared) < 0)
+		return -1;
+	int rc = run_phases(fx);
+	unmap_pool(fx);
+	return rc;
+}
+
+/* -p first runs on a private copy to learn whether every finding is one it
+ * may fix; only then does it repair, and otherwise it changes nothing. */
+static int preen(struct fsck *fx)
+{
+	fx->probe = true;
+	if (run_pass(fx, false) < 0)
+		return FSCK_OPERATIONAL;
+	fx->probe = false;
+	if (!fx->found) {
+		summary(fx, "");
+		return FSCK_OK;
+	}
+	if (fx->needs_yes) {
+		if (fx->out)
+			fputs(fx->out, stdout);
+		printf("%s: UNEXPECTED INCONSISTENCY; run fsck.daxfs -y (nothing was changed)\n",
+		       fx->path);
+		fx->fixed = 0;
+		summary(fx, "");
+		return FSCK_UNCORRECTED;
+	}
+	if (run_pass(fx, true) < 0)
+		return FSCK_OPERATIONAL;
+	summary(fx, "");
+	return exit_code(fx);
+}
+
+int main(int argc, char **argv)
+{
+	struct fsck fx = {.fd = -1};
+	int rc;
+
+	if (parse_args(argc, argv, &fx) < 0)
+		return FSCK_OPERATIONAL;
+	fx.tty = isatty(STDERR_FILENO);
+	if (open_pool(&fx) < 0) {
+		rc = FSCK_OPERATIONAL;
+		goto out;
+	}
+	if (fx.mode == MODE_PREEN) {
+		rc = preen(&fx);
+		goto out;
+	}
+	if (run_pass(&fx, fx.mode == MODE_YES) < 0) {
+		rc = FSCK_OPERATIONAL;
+		goto out;
+	}
+	summary(&fx, "");
+	rc = exit_code(&fx);
+out:
+	reset_model(&fx);
+	free(fx.out);
+	if (fx.fd >= 0)
+		close(fx.fd);
+	return rc;
+}
