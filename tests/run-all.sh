@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what it needs, then builds
-# and runs every meson test in a plain build, the unit and integration suites
-# again under ASan+UBSan, and the in-process concurrency tests under TSan.
+# and runs every meson test in a plain build; the unit, integration, stress
+# and fsck suites again under ASan+UBSan with debug checks (an illegal pfn
+# transition aborts); and the in-process concurrency tests (unit, and the
+# stress tool in process) under TSan.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,8 +33,8 @@ run_suite() {
 
 run_suite build-test ""
 run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Ddebug_checks=true" \
-	--suite unit --suite integration
-run_suite build-tsan "-Db_sanitize=thread -Db_lundef=false" --suite unit
+	--suite unit --suite integration --suite stress --suite fsck
+run_suite build-tsan "-Db_sanitize=thread -Db_lundef=false" --suite unit --suite stress
 
 echo "tests: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
