@@ -97,8 +97,7 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 	for (size_t i = 0; i < data->n; i++) {
 		uint64_t blk = data->blk[i], pfn = blk - fs->alloc.data_start;
 		if (!pfn_word_idle(atomic_load(&t->entries[pfn].word))) {
-			if (!(flags & LAYOUT_FINAL) &&
-			    (deferred_mode || timed_out || (flags & LAYOUT_NOWAIT))) {
+			if (!(flags & LAYOUT_FINAL) && (deferred_mode || timed_out)) {
 				defer(fs, blk);
 				continue;
 			}

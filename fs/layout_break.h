@@ -22,7 +22,9 @@
 
 #include "super.h"
 
-#define LAYOUT_NOWAIT 0x1u /* never sleep: busy blocks go to the deferred queue */
+/* No no-wait variant is needed: the one operation that holds two inode
+ * locks while it removes a file's blocks, rename over a file, evicts the
+ * replaced inode only after it has dropped every lock. */
 #define LAYOUT_FINAL 0x2u /* eviction/unmount: wait without timeout */
 #define LAYOUT_INVAL 0x4u /* the kernel still caches the range: invalidate it */
 
