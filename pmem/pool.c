@@ -214,6 +214,157 @@ void pool_close(struct pool *p)
 	p->lock_fd = -1;
 }
 
+#ifdef DAXFS_PMEM_TRACE
+#include <pthread.h>
+
+#define TRACE_LINE 64ULL
+
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pool_trace *trace; /* the open trace, or NULL */
+static const char *trace_base; /* the traced pool's mapping */
+static uint64_t trace_size;
+static size_t trace_evcap, trace_datacap;
+
+static void trace_die(void)
+{
+	fprintf(stderr, "daxfs: out of memory recording the pmem trace\n");
+	abort();
+}
+
+static struct pool_trace_event *trace_push(void)
+{
+	if (trace->nev == trace_evcap) {
+		trace_evcap = trace_evcap ? trace_evcap * 2 : 4096;
+		trace->ev = realloc(trace->ev, trace_evcap * sizeof(*trace->ev));
+		if (!trace->ev)
+			trace_die();
+	}
+	struct pool_trace_event *e = &trace->ev[trace->nev++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+/* A trace begun with no pool binds to the first pool that flushes or
+ * drains (used to trace a mount, whose pool does not exist yet). */
+static bool traced(const struct pool *p)
+{
+	if (trace && !trace_base) {
+		trace_base = p->base;
+		trace_size = p->size;
+	}
+	return trace && p->base == trace_base;
+}
+
+static void trace_write(const struct pool *p, const void *addr, size_t len)
+{
+	uint64_t off = pool_offset(p, addr);
+
+	pthread_mutex_lock(&trace_lock);
+	if (traced(p) && len && off < trace_size) {
+		if (len > trace_size - off)
+			len = trace_size - off;
+		uint64_t lo = off & ~(TRACE_LINE - 1);
+		uint64_t hi = (off + len + TRACE_LINE - 1) & ~(TRACE_LINE - 1);
+		if (hi > trace_size)
+			hi = trace_size;
+		if (trace->ndata + (hi - lo) > trace_datacap) {
+			while (trace->ndata + (hi - lo) > trace_datacap)
+				trace_datacap = trace_datacap ? trace_datacap * 2 : 1 << 20;
+			trace->data = realloc(trace->data, trace_datacap);
+			if (!trace->data)
+				trace_die();
+		}
+		struct pool_trace_event *e = trace_push();
+		e->kind = POOL_TRACE_WRITE;
+		e->off = off;
+		e->len = len;
+		e->line_off = lo;
+		e->line_len = hi - lo;
+		e->data = trace->ndata;
+		memcpy(trace->data + trace->ndata, trace_base + lo, hi - lo);
+		trace->ndata += hi - lo;
+	}
+	pthread_mutex_unlock(&trace_lock);
+}
+
+static void trace_fence(const struct pool *p)
+{
+	pthread_mutex_lock(&trace_lock);
+	if (traced(p))
+		trace_push()->kind = POOL_TRACE_FENCE;
+	pthread_mutex_unlock(&trace_lock);
+}
+
+void pool_trace_free(struct pool_trace *t)
+{
+	if (!t)
+		return;
+	free(t->ev);
+	free(t->data);
+	free(t);
+}
+
+void pool_trace_begin(const struct pool *p)
+{
+	pthread_mutex_lock(&trace_lock);
+	pool_trace_free(trace);
+	trace = calloc(1, sizeof(*trace));
+	if (!trace)
+		trace_die();
+	trace_base = p ? p->base : NULL;
+	trace_size = p ? p->size : 0;
+	trace_evcap = trace_datacap = 0;
+	pthread_mutex_unlock(&trace_lock);
+}
+
+struct pool_trace *pool_trace_end(void)
+{
+	pthread_mutex_lock(&trace_lock);
+	struct pool_trace *t = trace;
+	trace = NULL;
+	trace_base = NULL;
+	pthread_mutex_unlock(&trace_lock);
+	return t;
+}
+
+void pool_flush(const struct pool *p, const void *addr, size_t len)
+{
+	trace_write(p, addr, len);
+	if (p->is_pmem)
+		pmem_flush(addr, len);
+	else
+		pmem_msync(addr, len);
+}
+
+void pool_drain(const struct pool *p)
+{
+	trace_fence(p);
+	if (p->is_pmem)
+		pmem_drain();
+}
+
+void pool_persist(const struct pool *p, const void *addr, size_t len)
+{
+	pool_flush(p, addr, len);
+	pool_drain(p);
+}
+
+/* The copy and the fill go through pool_flush/pool_drain so that the trace
+ * sees them. */
+void pool_memcpy_persist(const struct pool *p, void *dst, const void *src, size_t len)
+{
+	memcpy(dst, src, len);
+	pool_persist(p, dst, len);
+}
+
+void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
+{
+	memset(dst, c, len);
+	pool_persist(p, dst, len);
+}
+
+#else /* !DAXFS_PMEM_TRACE */
+
 void pool_flush(const struct pool *p, const void *addr, size_t len)
 {
 	if (p->is_pmem)
@@ -253,3 +404,5 @@ void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
 	memset(dst, c, len);
 	pmem_msync(dst, len);
 }
+
+#endif /* DAXFS_PMEM_TRACE */

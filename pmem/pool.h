@@ -63,6 +63,55 @@ static inline struct daxfs_state *pool_state(const struct pool *p)
 	return pool_block(p, DAXFS_STATE_BLOCK);
 }
 
+#ifdef DAXFS_PMEM_TRACE
+/*
+ * Crash-state tracing (meson option pmem_trace, off by default; the hot path
+ * of a normal build is untouched).  While a trace is open, every flushed
+ * range of the traced pool (pool_flush, and so pool_persist, pool_store8 and
+ * the *_persist copies, which are routed through pool_flush in this build)
+ * is recorded with the bytes it held at flush time, and every fence
+ * (pool_drain) is recorded, in program order.  The crash model this serves:
+ * at a crash, everything flushed before the last fence is durable, any subset
+ * of what was flushed since that fence may be durable, and stores that were
+ * never flushed are not (by design rule, everything that matters is flushed).
+ * One trace at a time per process; recording is serialised by a mutex.
+ */
+enum pool_trace_kind {
+	POOL_TRACE_WRITE = 1, /* a flushed range */
+	POOL_TRACE_FENCE = 2, /* pool_drain */
+};
+
+struct pool_trace_event {
+	uint32_t kind;
+	uint32_t pad;
+	uint64_t off; /* WRITE: pool offset of the flushed range */
+	uint64_t len; /* WRITE: its length */
+	/* WRITE: the range widened to whole 64-byte cache lines (what the CPU
+	 * actually writes back), and where its bytes, as they were at flush
+	 * time, lie in pool_trace.data.  The exact range is at
+	 * data + (off - line_off). */
+	uint64_t line_off;
+	uint64_t line_len;
+	uint64_t data;
+};
+
+struct pool_trace {
+	struct pool_trace_event *ev;
+	size_t nev;
+	unsigned char *data;
+	size_t ndata;
+};
+
+/* Starts a trace of pool p, discarding any trace in progress.  With p NULL
+ * the trace follows the first pool that flushes or fences (to trace a
+ * mount, whose pool is opened inside daxfs_mount). */
+void pool_trace_begin(const struct pool *p);
+/* Stops recording and returns the trace (NULL if none was open); the caller
+ * frees it with pool_trace_free.  The pool may be closed already. */
+struct pool_trace *pool_trace_end(void);
+void pool_trace_free(struct pool_trace *t);
+#endif
+
 /* Persists one aligned 8-byte word that readers may load concurrently. */
 static inline void pool_store8(const struct pool *p, uint64_t *addr, uint64_t v)
 {

@@ -3,7 +3,8 @@
 # and runs every meson test in a plain build; the unit, integration, stress
 # and fsck suites again under ASan+UBSan with debug checks (an illegal pfn
 # transition aborts); and the in-process concurrency tests (unit, and the
-# stress tool in process) under TSan.
+# stress tool in process) under TSan; and the crash-consistency harness in a
+# build with the pmem tracer.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -35,6 +36,8 @@ run_suite build-test ""
 run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Ddebug_checks=true" \
 	--suite unit --suite integration --suite stress --suite fsck
 run_suite build-tsan "-Db_sanitize=thread -Db_lundef=false" --suite unit --suite stress
+# Crash states need the pmem tracer, a build option of its own.
+run_suite build-crash "-Dpmem_trace=true" --suite crash
 
 echo "tests: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
