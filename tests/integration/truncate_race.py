@@ -56,29 +56,32 @@ def writer(seed, deadline):
 
 
 def check_block(fid, blk, data):
-    """A valid block is this block's tags (any generation: a read may see a
-    rewrite half done) followed by zeros (a truncate in place zeroes the
-    tail)."""
-    end = len(data.rstrip(b"\0"))
+    """Each 20-byte slot of a block must be a prefix of this block's own tag
+    (any generation) followed by zeros: a truncate zeroes a block in place
+    from any byte on, and a read racing a rewrite may see parts of two
+    generations.  Another file's or another block's tag never passes."""
     ident = TAG.pack(b"DXTG", fid, blk, 0)[:12]
-    for pos in range(0, end, TAG.size):
-        slot = data[pos:min(pos + TAG.size, end)]
-        if slot[:12] != ident[:len(slot[:12])]:
-            magic, f, b, _ = TAG.unpack_from(data[pos:pos + TAG.size].ljust(TAG.size, b"\0"))
-            return "file %d block %d shows %r file %d block %d at byte %d" % (
-                fid, blk, magic, f, b, pos)
+    for pos in range(0, len(data), TAG.size):
+        head = data[pos:pos + TAG.size].rstrip(b"\0")[:12]
+        if head == ident[:len(head)]:
+            continue
+        magic, f, b, _ = TAG.unpack_from(data[pos:pos + TAG.size].ljust(TAG.size, b"\0"))
+        return "file %d block %d shows %r file %d block %d at byte %d" % (
+            fid, blk, magic, f, b, pos)
     return None
 
 
 def reader(seed, deadline):
     rnd = random.Random(seed)
     buf = mmap.mmap(-1, 256 * BLOCK)
+    SENTINEL = b"\xee" * len(buf)
     reads = 0
     while time.time() < deadline:
         fid = rnd.randrange(NFILES)
         fd = os.open(path(fid), os.O_RDONLY | os.O_DIRECT)
         try:
             off = rnd.randrange(MAXBLOCKS // 2) * BLOCK
+            buf[:] = SENTINEL
             n = os.preadv(fd, [buf], off)
         finally:
             os.close(fd)

@@ -298,10 +298,11 @@ static int cmd_limit(const char *path)
 		fail("DAXFS_IOC_STATS counts %llu active pins, not %u",
 		     (unsigned long long)st.pins_active, DAXFS_PINS_PER_HANDLE + 1);
 	close(fd);
-	/* The release reaches the daemon asynchronously. */
+	/* The release reaches the daemon asynchronously, and it drops the
+	 * registry entries before the per-pfn pin counts: wait for both. */
 	for (int i = 0; i < 100; i++) {
 		get_stats(other, &st);
-		if (!st.pins_active)
+		if (!st.pins_active && !st.pins)
 			break;
 		usleep(50000);
 	}
