@@ -3,15 +3,29 @@
 # fuse3's mount helper: "mount -t fuse.daxfs POOL DIR -o OPTS" and an fstab
 # line (tested against a throwaway fstab with mount -T) start the daemon
 # found on PATH, pass daxfs options through, and umount stops it.
+#
+# mount(8) hands the helper a sanitized environment: fuse3's mount.fuse3
+# then finds "daxfs" on the shell's default PATH only (/usr/local/sbin,
+# /usr/local/bin, /usr/sbin, ...), as after meson install.  So that the
+# test runs this build's daemon without installing it, or depending on a
+# stale installed copy, it runs in a private mount namespace in which a
+# directory holding only this build's daxfs is bind-mounted over
+# /usr/local/sbin.  Nothing outside the namespace sees it.
 set -euo pipefail
+if [[ -z "${DAXFS_MOUNT_HELPER_NS:-}" ]]; then
+	command -v unshare >/dev/null || { echo "FAIL: unshare (util-linux) is not installed" >&2; exit 1; }
+	DAXFS_MOUNT_HELPER_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
+fi
 source "$(dirname "$0")/lib.sh"
 itest_init
+
+mkdir "$T/sbin"
+ln -s "$(readlink -f "$DAXFS")" "$T/sbin/daxfs"
+mount --bind "$T/sbin" /usr/local/sbin || die "cannot bind-mount over /usr/local/sbin in the test's namespace"
 
 M=$T/m
 mkdir "$M"
 mkpool "$T/p.pool" -s 32M
-# mount.fuse3 runs "daxfs" by name, as after meson install.
-export PATH="$(dirname "$DAXFS"):$PATH"
 
 check "mount -t fuse.daxfs" mount -t fuse.daxfs "$T/p.pool" "$M"
 check "it is mounted" mountpoint -q "$M"
@@ -38,4 +52,5 @@ case "$out" in
 *) die "the refusal does not name the option: $out" ;;
 esac
 check_fails "nothing was mounted" mountpoint -q "$M"
+umount /usr/local/sbin
 finish
