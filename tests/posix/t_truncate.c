@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* truncate(2)/ftruncate(2) and the set-id bits a write or truncate clears:
+ * sizes, zero fill, times, EFBIG at 256 GiB, the errors. */
+#include <string.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+
+static void root(const struct ctx *c)
+{
+	(void)c;
+	char buf[8192];
+
+	mkfile("f", 0644, "0123456789");
+	struct stat f0 = lst("f");
+	EXPECT_OK(truncate("f", 4), "shrink to 4 bytes");
+	struct stat f1 = lst("f");
+	EXPECT_EQ(4, f1.st_size, "size is 4");
+	t_later(f0.st_mtim, f1.st_mtim, "truncate moves mtime");
+	t_later(f0.st_ctim, f1.st_ctim, "truncate moves ctime");
+	EXPECT_OK(truncate("f", 8192), "grow to 8192 bytes");
+	EXPECT_EQ(8192, lst("f").st_size, "size is 8192");
+	int fd = open("f", O_RDONLY);
+	must(fd, "open f");
+	EXPECT_EQ(8192, pread(fd, buf, sizeof(buf), 0), "read the grown file");
+	close(fd);
+	bool zero = true;
+	for (int i = 4; i < 8192; i++)
+		zero = zero && buf[i] == 0;
+	CHECK(!memcmp(buf, "0123", 4) && zero, "old bytes kept, new bytes read as zeros");
+
+	fd = open("f", O_RDONLY);
+	must(fd, "open f");
+	EXPECT_ERR(EINVAL, ftruncate(fd, 0), "ftruncate of a descriptor open for reading");
+	close(fd);
+	fd = open("f", O_WRONLY);
+	must(fd, "open f");
+	f0 = lst("f");
+	EXPECT_OK(ftruncate(fd, 100), "ftruncate");
+	f1 = lst("f");
+	EXPECT_EQ(100, f1.st_size, "ftruncate's size");
+	t_later(f0.st_ctim, f1.st_ctim, "ftruncate moves ctime");
+	EXPECT_ERR(EFBIG, ftruncate(fd, MAX_FILE + 1), "ftruncate past 256 GiB");
+	close(fd);
+
+	EXPECT_OK(truncate("f", MAX_FILE), "truncate to exactly 256 GiB");
+	EXPECT_EQ(MAX_FILE, lst("f").st_size, "size is 256 GiB");
+	CHECK(lst("f").st_blocks < 64, "a sparse 256 GiB file takes (almost) no blocks");
+	EXPECT_ERR(EFBIG, truncate("f", MAX_FILE + 1), "truncate past 256 GiB");
+	EXPECT_ERR(EFBIG, truncate("f", MAX_FILE * 2), "truncate to 512 GiB");
+	fd = open("f", O_WRONLY);
+	must(fd, "open f");
+	EXPECT_ERR(EFBIG, pwrite(fd, "x", 1, MAX_FILE), "pwrite at offset 256 GiB");
+	EXPECT_EQ(1, pwrite(fd, "x", 1, MAX_FILE - 1), "pwrite of the last byte below 256 GiB");
+	close(fd);
+	EXPECT_EQ(MAX_FILE, lst("f").st_size, "size still 256 GiB");
+
+	EXPECT_ERR(EINVAL, truncate("f", -1), "a negative length");
+	must(mkdir("d", 0755), "mkdir d");
+	EXPECT_ERR(EISDIR, truncate("d", 0), "truncate of a directory");
+	must(mkfifo("fifo", 0644), "mkfifo");
+	EXPECT_ERR(EINVAL, truncate("fifo", 0), "truncate of a fifo");
+	EXPECT_ERR(ENOENT, truncate("missing", 0), "a missing name");
+	EXPECT_ERR(ENOTDIR, truncate("f/x", 0), "under a regular file");
+	EXPECT_ERR(ENAMETOOLONG, truncate(name256(), 0), "a 256-byte name");
+	mkfile("t", 0644, "abcdef");
+	must(symlink("t", "s"), "symlink s");
+	EXPECT_OK(truncate("s", 2), "truncate through a symlink");
+	EXPECT_EQ(2, lst("t").st_size, "truncate through a symlink changes the target");
+
+	/* root (CAP_FSETID) keeps set-id bits on write and truncate */
+	mkfile("rsid", 0755, "x");
+	must(chmod("rsid", 06755), "chmod rsid");
+	fd = open("rsid", O_WRONLY);
+	must(fd, "open rsid");
+	EXPECT_EQ(1, write(fd, "y", 1), "root writes a setuid+setgid file");
+	close(fd);
+	EXPECT_EQ(06755, perm("rsid"), "a write by root keeps setuid and setgid");
+	EXPECT_OK(truncate("rsid", 0), "root truncates it");
+	EXPECT_EQ(06755, perm("rsid"), "a truncate by root keeps setuid and setgid");
+
+	fx_udir(USER_UID, USER_GID);
+	fx_file("u/rootfile", 0644, 0, 0);
+	fx_file("u/other_rw", 0666, OTHER_UID, OTHER_GID);
+	fx_file("u/other_sid", 06777, OTHER_UID, OTHER_GID);
+	fx_file("u/other_sgnox", 02666, OTHER_UID, OTHER_GID);
+	fx_file("u/mine", 0644, USER_UID, USER_GID);
+}
+
+static void user(const struct ctx *c)
+{
+	(void)c;
+	EXPECT_ERR(EACCES, truncate("rootfile", 0), "truncate of a file without write permission");
+	EXPECT_OK(truncate("other_rw", 3), "truncate of another user's writable file");
+	EXPECT_EQ(3, lst("other_rw").st_size, "its size changed");
+
+	int fd = open("other_sid", O_WRONLY);
+	must(fd, "open other_sid");
+	EXPECT_EQ(1, write(fd, "y", 1), "write another user's setuid+setgid 06777 file");
+	close(fd);
+	EXPECT_EQ(0777, perm("other_sid"), "the write cleared setuid and setgid");
+	fd = open("other_sgnox", O_WRONLY);
+	must(fd, "open other_sgnox");
+	EXPECT_EQ(1, write(fd, "y", 1), "write another user's setgid file without group execute");
+	close(fd);
+	EXPECT_EQ(02666, perm("other_sgnox"), "a setgid bit without group execute stays");
+
+	must(chmod("mine", 06755), "chmod mine");
+	EXPECT_OK(truncate("mine", 1), "the owner truncates a setuid+setgid file");
+	EXPECT_EQ(0755, perm("mine"), "truncate cleared setuid and setgid");
+	must(chmod("mine", 04755), "chmod mine");
+	fd = open("mine", O_WRONLY);
+	must(fd, "open mine");
+	EXPECT_OK(ftruncate(fd, 0), "ftruncate of a setuid file");
+	EXPECT_EQ(0755, perm("mine"), "ftruncate cleared setuid");
+	must(fchmod(fd, 04755), "fchmod mine");
+	EXPECT_EQ(2, pwrite(fd, "ab", 2, 0), "pwrite to a setuid file");
+	EXPECT_EQ(0755, perm("mine"), "the write cleared setuid");
+	close(fd);
+}
+
+static void persist(const struct ctx *c)
+{
+	(void)c;
+	EXPECT_EQ(MAX_FILE, lst("f").st_size, "after remount: a 256 GiB file");
+	EXPECT_EQ(0777, perm("u/other_sid"), "after remount: set-id bits cleared by a write");
+}
+
+const struct group g_truncate = { .name = "truncate", .root = root, .user = user, .persist = persist };
