@@ -101,6 +101,48 @@ static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct d
 	tx_commit(&tx);
 }
 
+#define RELATIME_MAX_AGE (24 * 3600) /* seconds, as Linux's relatime */
+
+static bool ts_not_after(const struct daxfs_ts *a, const struct daxfs_ts *b)
+{
+	return a->sec < b->sec || (a->sec == b->sec && a->nsec <= b->nsec);
+}
+
+/* relatime: is the access time due to move to now?  Under im->lock. */
+static bool atime_due(const struct daxfs_dinode *di, const struct daxfs_ts *now)
+{
+	return ts_not_after(&di->atime, &di->mtime) || ts_not_after(&di->atime, &di->ctime) ||
+	       now->sec - di->atime.sec >= RELATIME_MAX_AGE;
+}
+
+void daxfs_touch_atime(struct daxfs *fs, uint64_t ino)
+{
+	struct daxfs_ts now;
+	struct tx tx;
+
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+	if (!im || fs->opts.read_only || fs->opts.noatime)
+		return;
+	fs_now(&now);
+	/* Shared first: after the first access following a change, every
+	 * later one only looks. */
+	if (pthread_rwlock_tryrdlock(&im->lock))
+		return;
+	bool due = !im->dead && atime_due(im->di, &now);
+	pthread_rwlock_unlock(&im->lock);
+	if (!due || pthread_rwlock_trywrlock(&im->lock))
+		return;
+	if (!im->dead && atime_due(im->di, &now)) {
+		/* atime alone: an orphan's orphan_next is not logged here. */
+		tx_begin(&fs->log, &tx);
+		tx_add(&tx, &im->di->atime, sizeof(im->di->atime));
+		im->di->atime = now;
+		tx_commit(&tx);
+	}
+	pthread_rwlock_unlock(&im->lock);
+}
+
 int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
 		  struct daxfs_attr *out)
 {

@@ -44,6 +44,8 @@ struct daxfs_mount_opts {
 	/* A write into a block under a STABLE pin waits for the unpin instead
 	 * of going copy-on-write. */
 	bool stable_writes_wait;
+	/* Never move access times (daxfs_touch_atime does nothing). */
+	bool noatime;
 };
 
 struct daxfs_cred {
@@ -120,6 +122,16 @@ void daxfs_forget(struct daxfs *fs, uint64_t ino, uint64_t nlookup);
 int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *out);
 int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
 		  struct daxfs_attr *out);
+/* Marks an access (a read of a file's data, of a directory's entries or of
+ * a symlink's target) with relatime rules: atime moves to now when it is
+ * not later than mtime or ctime, or is a day old.  The FUSE adapter calls
+ * it for the requests that read (the kernel leaves atime to the
+ * filesystem); daxfs_read and the other in-process calls do not, so
+ * library users see atime move only when they ask.  Best effort: it never
+ * waits for the inode's lock (a reader must not queue behind a truncate
+ * waiting for busy blocks) and does nothing on a read-only or noatime
+ * mount. */
+void daxfs_touch_atime(struct daxfs *fs, uint64_t ino);
 int daxfs_mknod(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,
 		const char *name, mode_t mode, dev_t rdev, struct daxfs_attr *out);
 int daxfs_mkdir(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,

@@ -38,6 +38,7 @@ struct daxfs_config {
 	enum daxfs_layout_wait layout_wait;
 	unsigned break_timeout;
 	bool stable_writes_wait;
+	bool noatime;
 };
 
 enum {
@@ -46,6 +47,9 @@ enum {
 	KEY_LAYOUT_WAIT,
 	KEY_BREAK_TIMEOUT,
 	KEY_STABLE_WRITES,
+	KEY_NOATIME,
+	KEY_ATIME,
+	KEY_RELATIME,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -54,6 +58,9 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("layout_wait=", KEY_LAYOUT_WAIT),
 	FUSE_OPT_KEY("break_timeout=", KEY_BREAK_TIMEOUT),
 	FUSE_OPT_KEY("stable_writes=", KEY_STABLE_WRITES),
+	FUSE_OPT_KEY("noatime", KEY_NOATIME),
+	FUSE_OPT_KEY("relatime", KEY_RELATIME),
+	FUSE_OPT_KEY("atime", KEY_ATIME),
 	FUSE_OPT_END
 };
 
@@ -68,7 +75,9 @@ static void usage(const char *prog)
 	       "    -o break_timeout=SECS  longest wait for blocks in use (default: %u)\n"
 	       "    -o stable_writes=MODE  writes into blocks under a STABLE pin\n"
 	       "                           cow: go to a fresh copy of the block (default)\n"
-	       "                           wait: wait until the pin is dropped\n\n",
+	       "                           wait: wait until the pin is dropped\n"
+	       "    -o noatime             never update access times (default: relatime\n"
+	       "                           rules; relatime or atime restore them)\n\n",
 	       DEFAULT_BREAK_TIMEOUT);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -158,6 +167,18 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_RW:
 		cfg->read_only = false;
 		return 1;
+	/* The kernel leaves access times to the filesystem: noatime must
+	 * reach the core (and goes on to the kernel too, harmlessly). */
+	case KEY_NOATIME:
+		cfg->noatime = true;
+		return 1;
+	case KEY_ATIME:
+		cfg->noatime = false;
+		return 1;
+	/* What daxfs does anyway; libfuse does not know the word. */
+	case KEY_RELATIME:
+		cfg->noatime = false;
+		return 0;
 	case KEY_LAYOUT_WAIT:
 		return opt_layout_wait(cfg, arg + strlen("layout_wait="));
 	case KEY_BREAK_TIMEOUT:
@@ -345,6 +366,7 @@ int main(int argc, char *argv[])
 		.layout_wait = cfg.layout_wait,
 		.break_timeout_sec = cfg.break_timeout,
 		.stable_writes_wait = cfg.stable_writes_wait,
+		.noatime = cfg.noatime,
 	};
 	daxfs_fuse_hook(df, &mo);
 	/* In the foreground, before anything is mounted: a bad pool fails here

@@ -523,6 +523,8 @@ static void dx_readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t n;
 
 	n = daxfs_readlink(req_fs(req), ino, buf, sizeof(buf) - 1);
+	if (n >= 0)
+		daxfs_touch_atime(req_fs(req), ino);
 	if (n < 0) {
 		reply_status(req, n);
 		return;
@@ -668,6 +670,10 @@ static void dx_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	(void)fi;
+	/* Before the reply: the kernel drops its cached atime when the read
+	 * completes, and the next stat must see the new one. */
+	if (size)
+		daxfs_touch_atime(req_fs(req), ino);
 	n = daxfs_read_map(req_fs(req), ino, (uint64_t)off, size, &ctx);
 	if (n < 0) {
 		reply_status(req, n);
@@ -867,6 +873,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		reply_status(req, rc);
 		return;
 	}
+	/* Once per listing, from its start. */
+	if (off == 0)
+		daxfs_touch_atime(fs, ino);
 	rc = daxfs_readdir(fs, ino, (uint64_t)off, plus, dir_fill, &db);
 	/* Entries already in the buffer may carry lookup references, so a
 	 * failure part-way is only reported when nothing was collected. */
@@ -1056,6 +1065,8 @@ static void dx_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (len)
+		daxfs_touch_atime(req_fs(req), ino_in);
 	ssize_t n = daxfs_copy_file_range(req_fs(req), ino_in, (uint64_t)off_in, ino_out,
 					  (uint64_t)off_out, len);
 	if (n < 0)
