@@ -34,7 +34,7 @@ run_suite() {
 
 run_suite build-test ""
 run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Ddebug_checks=true" \
-	--suite unit --suite integration --suite stress --suite fsck
+	--suite unit --suite integration --suite stress --suite fsck --suite posix
 run_suite build-tsan "-Db_sanitize=thread -Db_lundef=false" --suite unit --suite stress
 # Crash states need the pmem tracer, a build option of its own.
 run_suite build-crash "-Dpmem_trace=true" --suite crash
