@@ -2,6 +2,7 @@
 /* Inode attributes: getattr and setattr.  Permission checks are the
  * kernel's (default_permissions); this only applies what it allows. */
 #include <errno.h>
+#include <linux/fs.h>
 #include <string.h>
 #include <time.h>
 
@@ -67,6 +68,22 @@ static int check_setattr(const struct daxfs_dinode *di, const struct daxfs_setat
 	return 0;
 }
 
+/* chattr flags: nothing changes an immutable inode; an append-only one keeps
+ * its size, mode and owner, and takes only "now" as its times. */
+static int check_flags(const struct daxfs_dinode *di, const struct daxfs_setattr *sa)
+{
+	bool explicit_time = ((sa->valid & DAXFS_SET_ATIME) && !(sa->valid & DAXFS_SET_ATIME_NOW)) ||
+			     ((sa->valid & DAXFS_SET_MTIME) && !(sa->valid & DAXFS_SET_MTIME_NOW));
+
+	if (inode_immutable(di) && sa->valid)
+		return -EPERM;
+	if (inode_append_only(di) &&
+	    ((sa->valid & (DAXFS_SET_MODE | DAXFS_SET_UID | DAXFS_SET_GID | DAXFS_SET_SIZE)) ||
+	     explicit_time))
+		return -EPERM;
+	return 0;
+}
+
 /* Everything but the size, as one transaction. */
 static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct daxfs_setattr *sa)
 {
@@ -129,11 +146,11 @@ void daxfs_touch_atime(struct daxfs *fs, uint64_t ino)
 	 * later one only looks. */
 	if (pthread_rwlock_tryrdlock(&im->lock))
 		return;
-	bool due = !im->dead && atime_due(im->di, &now);
+	bool due = !im->dead && !inode_immutable(im->di) && atime_due(im->di, &now);
 	pthread_rwlock_unlock(&im->lock);
 	if (!due || pthread_rwlock_trywrlock(&im->lock))
 		return;
-	if (!im->dead && atime_due(im->di, &now)) {
+	if (!im->dead && !inode_immutable(im->di) && atime_due(im->di, &now)) {
 		/* atime alone: an orphan's orphan_next is not logged here. */
 		tx_begin(&fs->log, &tx);
 		tx_add(&tx, &im->di->atime, sizeof(im->di->atime));
@@ -159,6 +176,8 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
 	pthread_rwlock_wrlock(&im->lock);
 	if (im->dead) {
 		rc = -ENOENT;
+	} else if ((rc = check_flags(im->di, sa))) {
+		;
 	} else {
 		if (sa->valid & DAXFS_SET_SIZE)
 			rc = file_truncate(fs, im, sa->size);
@@ -166,6 +185,56 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
 			apply_meta(fs, im->di, sa);
 			inode_attr_locked(fs, ino, out);
 		}
+	}
+	pthread_rwlock_unlock(&im->lock);
+	return rc;
+}
+
+int daxfs_get_flags(struct daxfs *fs, uint64_t ino, unsigned *flags)
+{
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+	if (!im)
+		return -ENOENT;
+	pthread_rwlock_rdlock(&im->lock);
+	*flags = (inode_immutable(im->di) ? FS_IMMUTABLE_FL : 0) |
+		 (inode_append_only(im->di) ? FS_APPEND_FL : 0);
+	pthread_rwlock_unlock(&im->lock);
+	return 0;
+}
+
+int daxfs_set_flags(struct daxfs *fs, uint64_t ino, unsigned flags)
+{
+	struct daxfs_ts now;
+	struct tx tx;
+	int rc = 0;
+
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+	if (!im)
+		return -ENOENT;
+	if (!S_ISREG(im->di->mode) && !S_ISDIR(im->di->mode))
+		return -ENOTTY;
+	if (flags & ~(FS_IMMUTABLE_FL | FS_APPEND_FL))
+		return -EOPNOTSUPP;
+	if (fs->opts.read_only)
+		return -EROFS;
+	uint32_t want = (flags & FS_IMMUTABLE_FL ? DAXFS_INODE_IMMUTABLE : 0) |
+			(flags & FS_APPEND_FL ? DAXFS_INODE_APPEND : 0);
+	fs_now(&now);
+	pthread_rwlock_wrlock(&im->lock);
+	if (im->dead) {
+		rc = -ENOENT;
+	} else {
+		struct daxfs_dinode *di = im->di;
+		tx_begin(&fs->log, &tx);
+		/* as apply_meta: an orphan's neighbours splice under this lock */
+		if (di->flags & DAXFS_INODE_ORPHAN)
+			tx_hold(&tx, &fs->orphan_lock);
+		tx_add(&tx, di, sizeof(*di));
+		di->flags = (di->flags & ~(DAXFS_INODE_IMMUTABLE | DAXFS_INODE_APPEND)) | want;
+		di->ctime = now;
+		tx_commit(&tx);
 	}
 	pthread_rwlock_unlock(&im->lock);
 	return rc;

@@ -132,6 +132,12 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
  * waiting for busy blocks) and does nothing on a read-only or noatime
  * mount. */
 void daxfs_touch_atime(struct daxfs *fs, uint64_t ino);
+/* The FS_IOC_GETFLAGS/FS_IOC_SETFLAGS word of linux/fs.h, of which daxfs
+ * keeps FS_IMMUTABLE_FL and FS_APPEND_FL (regular files and directories;
+ * any other flag is -EOPNOTSUPP).  Who may change them (CAP_LINUX_IMMUTABLE)
+ * is the caller's check, as the kernel makes it before FUSE asks. */
+int daxfs_get_flags(struct daxfs *fs, uint64_t ino, unsigned *flags);
+int daxfs_set_flags(struct daxfs *fs, uint64_t ino, unsigned flags);
 int daxfs_mknod(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,
 		const char *name, mode_t mode, dev_t rdev, struct daxfs_attr *out);
 int daxfs_mkdir(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,

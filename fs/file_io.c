@@ -40,6 +40,13 @@ int daxfs_open(struct daxfs *fs, uint64_t ino, int flags)
 		return -EROFS;
 	pthread_rwlock_wrlock(&im->lock);
 	int rc = im->dead ? -ENOENT : 0;
+	/* The kernel's may_open checks these for local filesystems only. */
+	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	if (!rc && writes && inode_immutable(im->di))
+		rc = -EPERM;
+	if (!rc && writes && inode_append_only(im->di) &&
+	    (!(flags & O_APPEND) || (flags & O_TRUNC)))
+		rc = -EPERM;
 	if (!rc)
 		im->nopen++;
 	pthread_rwlock_unlock(&im->lock);
@@ -296,6 +303,10 @@ ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, in
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	pthread_rwlock_wrlock(&im->lock);
+	if (inode_immutable(im->di) || (inode_append_only(im->di) && !append)) {
+		rc = -EPERM;
+		goto out;
+	}
 	if (append)
 		off = im->di->size;
 	if (off >= DAXFS_MAX_FILE_SIZE && total) {
@@ -520,6 +531,11 @@ int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint
 		return -EROFS;
 	uint64_t end = off + len;
 	pthread_rwlock_wrlock(&im->lock);
+	if (inode_immutable(im->di) ||
+	    (inode_append_only(im->di) && (mode & ~FALLOC_FL_KEEP_SIZE))) {
+		pthread_rwlock_unlock(&im->lock);
+		return -EPERM;
+	}
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		uint64_t size = im->di->size;
 		rc = punch(fs, im, off, end < size || (mode & FALLOC_FL_ZERO_RANGE) ? end : size);

@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 
 #include <fuse_lowlevel.h>
+#include <linux/fs.h>
 
 #include "daxfs.h"
 #include "daxfs_ioctl.h"
@@ -951,6 +952,96 @@ static void pin_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t han
 	free(buf);
 }
 
+/* The kernel does not drop its cached attributes after a flags ioctl, and
+ * the change moved ctime: invalidate them (attributes only, offset -1, so
+ * no page lock is involved and it is safe from inside a request). */
+static void reply_set_flags(fuse_req_t req, fuse_ino_t ino, int rc)
+{
+	struct daxfs_fuse *df = fuse_req_userdata(req);
+
+	if (rc < 0) {
+		reply_status(req, rc);
+		return;
+	}
+	if (df->inval.se)
+		fuse_lowlevel_notify_inval_inode(df->inval.se, ino, -1, 0);
+	fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/* chattr's flags, as FS_IOC_GETFLAGS/SETFLAGS or (what the kernel asks
+ * before any change, and xfs_io uses) FS_IOC_FSGETXATTR/FSSETXATTR.  The
+ * kernel sends the flags as an int whatever the commands' nominal size
+ * (long), on a file it opened itself for the purpose, and has already
+ * checked ownership and CAP_LINUX_IMMUTABLE (vfs_fileattr_set). */
+static void fsxattr_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, const void *in_buf,
+			  size_t in_bufsz, size_t out_bufsz)
+{
+	struct fsxattr fa = { 0 };
+	unsigned flags;
+	int rc;
+
+	if (cmd == FS_IOC_FSGETXATTR) {
+		if (out_bufsz < sizeof(fa)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		rc = daxfs_get_flags(req_fs(req), ino, &flags);
+		if (rc < 0) {
+			reply_status(req, rc);
+			return;
+		}
+		fa.fsx_xflags = (flags & FS_IMMUTABLE_FL ? FS_XFLAG_IMMUTABLE : 0) |
+				(flags & FS_APPEND_FL ? FS_XFLAG_APPEND : 0);
+		fuse_reply_ioctl(req, 0, &fa, sizeof(fa));
+		return;
+	}
+	if (in_bufsz < sizeof(fa)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(&fa, in_buf, sizeof(fa));
+	if ((fa.fsx_xflags & ~(FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND)) || fa.fsx_extsize ||
+	    fa.fsx_projid || fa.fsx_cowextsize) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	flags = (fa.fsx_xflags & FS_XFLAG_IMMUTABLE ? FS_IMMUTABLE_FL : 0) |
+		(fa.fsx_xflags & FS_XFLAG_APPEND ? FS_APPEND_FL : 0);
+	rc = daxfs_set_flags(req_fs(req), ino, flags);
+	reply_set_flags(req, ino, rc);
+}
+
+static void flags_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, const void *in_buf,
+			size_t in_bufsz, size_t out_bufsz)
+{
+	unsigned flags;
+	int rc;
+
+	if (cmd == FS_IOC_FSGETXATTR || cmd == FS_IOC_FSSETXATTR) {
+		fsxattr_ioctl(req, ino, cmd, in_buf, in_bufsz, out_bufsz);
+		return;
+	}
+	if (cmd == FS_IOC_GETFLAGS) {
+		if (out_bufsz < sizeof(int)) {
+			fuse_reply_err(req, EINVAL);
+			return;
+		}
+		rc = daxfs_get_flags(req_fs(req), ino, &flags);
+		if (rc < 0)
+			reply_status(req, rc);
+		else
+			fuse_reply_ioctl(req, 0, &flags, sizeof(int));
+		return;
+	}
+	if (in_bufsz < sizeof(int)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	memcpy(&flags, in_buf, sizeof(int));
+	rc = daxfs_set_flags(req_fs(req), ino, flags);
+	reply_set_flags(req, ino, rc);
+}
+
 /* Only the fixed-size commands of daxfs_ioctl.h; a payload of the wrong size
  * (a client built against another header) is refused, never guessed at. */
 static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
@@ -963,6 +1054,11 @@ static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
 	(void)fi;
 	if (flags & FUSE_IOCTL_COMPAT) {
 		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if ((unsigned)cmd == FS_IOC_GETFLAGS || (unsigned)cmd == FS_IOC_SETFLAGS ||
+	    (unsigned)cmd == FS_IOC_FSGETXATTR || (unsigned)cmd == FS_IOC_FSSETXATTR) {
+		flags_ioctl(req, ino, (unsigned)cmd, in_buf, in_bufsz, out_bufsz);
 		return;
 	}
 	if (_IOC_SIZE((unsigned)cmd) != in_bufsz && in_bufsz != 0) {

@@ -10,6 +10,25 @@
 
 #include "super.h"
 
+/* The chattr flags, read under im->lock: an immutable inode takes no change
+ * at all, an append-only one only grows by appends, and neither loses or
+ * gains a name; a directory with either flag loses no entry, and an
+ * immutable one gains none either.  Each refusal is EPERM. */
+static inline bool inode_immutable(const struct daxfs_dinode *di)
+{
+	return di->flags & DAXFS_INODE_IMMUTABLE;
+}
+
+static inline bool inode_append_only(const struct daxfs_dinode *di)
+{
+	return di->flags & DAXFS_INODE_APPEND;
+}
+
+static inline bool inode_names_fixed(const struct daxfs_dinode *di)
+{
+	return di->flags & (DAXFS_INODE_IMMUTABLE | DAXFS_INODE_APPEND);
+}
+
 /* NULL if ino is out of range or the inode is free. */
 struct inode_mem *inode_get(struct daxfs *fs, uint64_t ino);
 int inode_cache_init(struct daxfs *fs);

@@ -191,6 +191,10 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 		rc = rc ? rc : -EEXIST;
 		goto out_unlock;
 	}
+	if (inode_immutable(dir->di)) {
+		rc = -EPERM;
+		goto out_unlock;
+	}
 	if ((rc = inode_number_take(fs, &ino)))
 		goto out_unlock;
 	if (target && (rc = write_target(fs, target, &sym_blk)))
@@ -326,6 +330,8 @@ int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, const char *n
 		rc = -EMLINK;
 	else if ((rc = dir_lookup(fs, dir, newname, &ent)) != -ENOENT)
 		rc = rc ? rc : -EEXIST;
+	else if (inode_names_fixed(im->di) || inode_immutable(dir->di))
+		rc = -EPERM;
 	else
 		rc = 0;
 	if (!rc) {
@@ -389,7 +395,9 @@ static int remove_entry(struct daxfs *fs, uint64_t parent, const char *name, boo
 	}
 	pthread_rwlock_wrlock(&child->lock);
 	bool is_dir = S_ISDIR(child->di->mode);
-	if (want_dir && !is_dir)
+	if (inode_names_fixed(dir->di) || inode_names_fixed(child->di))
+		rc = -EPERM;
+	else if (want_dir && !is_dir)
 		rc = -ENOTDIR;
 	else if (!want_dir && is_dir)
 		rc = -EISDIR;
@@ -470,6 +478,11 @@ static int rename_check(struct daxfs *fs, struct rename_op *r)
 
 	if (r->odir->di->nlink == 0 || r->ndir->di->nlink == 0)
 		return -ENOENT;
+	/* An entry leaves odir (and, replaced, ndir), one arrives in ndir. */
+	if (inode_names_fixed(r->odir->di) || inode_immutable(r->ndir->di) ||
+	    inode_names_fixed(r->src->di) ||
+	    (r->dst_exists && (inode_names_fixed(r->ndir->di) || inode_names_fixed(r->dst->di))))
+		return -EPERM;
 	if (sdir && is_ancestor(fs, r->src->ino, r->ndir->ino))
 		return -EINVAL;
 	if (!r->dst_exists)

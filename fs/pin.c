@@ -187,6 +187,10 @@ int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_
 	pthread_rwlock_wrlock(&im->lock);
 	uint64_t eof = (im->di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
 	rc = im->dead ? -ENOENT : p->first + nblocks > eof ? -ENXIO : 0;
+	/* a device writing into the file is a write, not an append */
+	if (!rc && (req->flags & DAXFS_PIN_WRITE) &&
+	    (inode_immutable(im->di) || inode_append_only(im->di)))
+		rc = -EPERM;
 	req->nextents = 0;
 	for (; !rc && i < nblocks; i++) {
 		if ((rc = pin_block(fs, im, p, i)))

@@ -123,6 +123,9 @@ struct daxfs_dinode {
 
 /* flags */
 #define DAXFS_INODE_ORPHAN 0x1u /* on the orphan list */
+#define DAXFS_INODE_IMMUTABLE 0x2u /* chattr +i: no change at all */
+#define DAXFS_INODE_APPEND 0x4u /* chattr +a: data only appended */
+#define DAXFS_INODE_KNOWN_FLAGS (DAXFS_INODE_ORPHAN | DAXFS_INODE_IMMUTABLE | DAXFS_INODE_APPEND)
 
 /* Directory entries fill directory data blocks, 15 to a block. */
 struct daxfs_dirent {

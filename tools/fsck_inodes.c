@@ -174,10 +174,10 @@ static void check_times(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di)
 static void check_fields(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di, unsigned kind)
 {
 	check_times(fx, ino, di);
-	if (di->flags & ~DAXFS_INODE_ORPHAN &&
+	if (di->flags & ~DAXFS_INODE_KNOWN_FLAGS &&
 	    fix(fx, FIX_YES, "clear them", "inode %llu: unknown flags %#x", (unsigned long long)ino,
-		di->flags & ~DAXFS_INODE_ORPHAN))
-		fx_store4(fx, &di->flags, di->flags & DAXFS_INODE_ORPHAN);
+		di->flags & ~DAXFS_INODE_KNOWN_FLAGS))
+		fx_store4(fx, &di->flags, di->flags & DAXFS_INODE_KNOWN_FLAGS);
 	if (di->xattr) {
 		/* Nothing reaches the block it names: do not call it a leak. */
 		if (is_data_block(fx, di->xattr) &&
