@@ -19,6 +19,7 @@
 static const struct group *const all_groups[] = {
 	&g_open, &g_create, &g_link, &g_unlink, &g_rename, &g_mkdir, &g_rmdir,
 	&g_symlink, &g_chmod, &g_chown, &g_truncate, &g_utimensat, &g_read,
+	&g_chattr,
 	/* t_xattr: run only when named (tests/posix/meson.build) */
 	&g_xattr,
 };

@@ -115,6 +115,6 @@ mode_t perm(const char *path); /* lstat mode & 07777 */
 int read_sysctl(const char *path); /* -1 if unreadable */
 
 extern const struct group g_open, g_create, g_link, g_unlink, g_rename, g_mkdir, g_rmdir,
-	g_symlink, g_chmod, g_chown, g_truncate, g_utimensat, g_read, g_xattr;
+	g_symlink, g_chmod, g_chown, g_truncate, g_utimensat, g_read, g_chattr, g_xattr;
 
 #endif
