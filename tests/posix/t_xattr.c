@@ -8,7 +8,9 @@
  * run.sh xattr): the meson test posix-xattr in tests/posix/meson.build is
  * left for registration until daxfs implements extended attributes.
  */
+#include <linux/fs.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -65,6 +67,23 @@ static void root(const struct ctx *c)
 	EXPECT_EQ(12, getxattr("s", "user.a", buf, sizeof(buf)), "getxattr through a symlink reads the target's");
 	must(mkdir("d", 0755), "mkdir d");
 	EXPECT_OK(setxattr("d", "user.d", "dir", 3, 0), "user.* on a directory");
+
+	/* chattr +i/+a: Linux refuses every xattr change on such inodes, and
+	 * under FUSE only the filesystem can (t_chattr.c) */
+	mkfile("imm", 0644, "");
+	int ffd = open("imm", O_RDONLY), fl = FS_IMMUTABLE_FL;
+	if (ffd < 0 || ioctl(ffd, FS_IOC_SETFLAGS, &fl))
+		bail("chattr +i imm: %s", strerror(errno));
+	EXPECT_ERR(EPERM, setxattr("imm", "user.x", "x", 1, 0), "setxattr on an immutable file");
+	EXPECT_ERR(EPERM, setxattr("imm", "trusted.x", "x", 1, 0), "trusted.* on an immutable file");
+	fl = FS_APPEND_FL;
+	if (ioctl(ffd, FS_IOC_SETFLAGS, &fl))
+		bail("chattr +a imm: %s", strerror(errno));
+	EXPECT_ERR(EPERM, setxattr("imm", "user.x", "x", 1, 0), "setxattr on an append-only file");
+	fl = 0;
+	if (ioctl(ffd, FS_IOC_SETFLAGS, &fl))
+		bail("chattr -a imm: %s", strerror(errno));
+	close(ffd);
 
 	fx_udir(USER_UID, USER_GID);
 	fx_file("u/rootfile", 0644, 0, 0);

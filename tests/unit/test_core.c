@@ -125,6 +125,95 @@ static void test_files(struct daxfs *fs)
 	daxfs_forget(fs, ino, 1);
 }
 
+/* chattr +i/+a are the core's to enforce (under FUSE the kernel never sees
+ * them), and daxfs_touch_atime follows relatime. */
+static void test_flags_and_atime(struct daxfs *fs)
+{
+	struct daxfs_attr a;
+	unsigned flags = 1;
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "fl");
+	uint64_t keep = create_file(fs, DAXFS_ROOT_INO, "other");
+
+	CHECK_EQ(daxfs_write(fs, ino, "abc", 3, 0, false), 3);
+	CHECK_EQ(daxfs_get_flags(fs, ino, &flags), 0);
+	CHECK_EQ(flags, 0);
+	CHECK_EQ(daxfs_set_flags(fs, ino, FS_NODUMP_FL), -EOPNOTSUPP);
+	CHECK_EQ(daxfs_set_flags(fs, ino, FS_IMMUTABLE_FL), 0);
+	CHECK_EQ(daxfs_get_flags(fs, ino, &flags), 0);
+	CHECK_EQ(flags, FS_IMMUTABLE_FL);
+	CHECK_EQ(daxfs_open(fs, ino, O_WRONLY), -EPERM);
+	CHECK_EQ(daxfs_write(fs, ino, "x", 1, 0, false), -EPERM);
+	CHECK_EQ(daxfs_write(fs, ino, "x", 1, 0, true), -EPERM);
+	CHECK_EQ(daxfs_fallocate(fs, ino, 0, 0, 4096), -EPERM);
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_MTIME | DAXFS_SET_MTIME_NOW };
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), -EPERM);
+	CHECK_EQ(daxfs_link(fs, ino, DAXFS_ROOT_INO, "fl2", &a), -EPERM);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "fl", DAXFS_ROOT_INO, "fl3", 0), -EPERM);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "other", DAXFS_ROOT_INO, "fl", 0), -EPERM);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "fl"), -EPERM);
+	CHECK_EQ(daxfs_open(fs, ino, O_RDONLY), 0);
+	daxfs_release(fs, ino);
+
+	CHECK_EQ(daxfs_set_flags(fs, ino, FS_APPEND_FL), 0);
+	CHECK_EQ(daxfs_open(fs, ino, O_WRONLY), -EPERM);
+	CHECK_EQ(daxfs_open(fs, ino, O_WRONLY | O_APPEND | O_TRUNC), -EPERM);
+	CHECK_EQ(daxfs_open(fs, ino, O_WRONLY | O_APPEND), 0);
+	daxfs_release(fs, ino);
+	CHECK_EQ(daxfs_write(fs, ino, "x", 1, 0, false), -EPERM);
+	CHECK_EQ(daxfs_write(fs, ino, "de", 2, 0, true), 2);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, 5);
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0); /* "now" is allowed */
+	sa = (struct daxfs_setattr){ .valid = DAXFS_SET_SIZE, .size = 0 };
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), -EPERM);
+	sa = (struct daxfs_setattr){ .valid = DAXFS_SET_MODE, .mode = 0600 };
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), -EPERM);
+	CHECK_EQ(daxfs_fallocate(fs, ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096), -EPERM);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "fl"), -EPERM);
+
+	/* a directory: append-only gains entries but loses none */
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "fd", 0755, &a), 0);
+	uint64_t d = a.ino;
+	CHECK_EQ(daxfs_set_flags(fs, d, FS_APPEND_FL), 0);
+	uint64_t in = create_file(fs, d, "in");
+	CHECK(in != 0);
+	CHECK_EQ(daxfs_unlink(fs, d, "in"), -EPERM);
+	CHECK_EQ(daxfs_rename(fs, d, "in", DAXFS_ROOT_INO, "out", 0), -EPERM);
+	CHECK_EQ(daxfs_set_flags(fs, d, FS_IMMUTABLE_FL), 0);
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, d, "new", S_IFREG | 0644, 0, &a), -EPERM);
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, d, "in", S_IFREG | 0644, 0, &a), -EEXIST);
+	CHECK_EQ(daxfs_set_flags(fs, d, 0), 0);
+	CHECK_EQ(daxfs_unlink(fs, d, "in"), 0);
+	daxfs_forget(fs, in, 1);
+	CHECK_EQ(daxfs_rmdir(fs, DAXFS_ROOT_INO, "fd"), 0);
+	daxfs_forget(fs, d, 1);
+
+	/* relatime: an atime not later than mtime moves, a fresh one stays */
+	CHECK_EQ(daxfs_set_flags(fs, ino, 0), 0);
+	sa = (struct daxfs_setattr){ .valid = DAXFS_SET_ATIME | DAXFS_SET_MTIME,
+				     .atime = { 1000, 0 }, .mtime = { 2000, 0 } };
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	daxfs_touch_atime(fs, ino);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK(a.atime.tv_sec > 2000);
+	struct timespec fresh = a.atime;
+	daxfs_touch_atime(fs, ino);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK(a.atime.tv_sec == fresh.tv_sec && a.atime.tv_nsec == fresh.tv_nsec);
+	/* an immutable inode's atime stays */
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK_EQ(daxfs_set_flags(fs, ino, FS_IMMUTABLE_FL), 0);
+	daxfs_touch_atime(fs, ino);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.atime.tv_sec, 1000);
+	CHECK_EQ(daxfs_set_flags(fs, ino, 0), 0);
+
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "fl"), 0);
+	daxfs_forget(fs, ino, 1);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "other"), 0);
+	daxfs_forget(fs, keep, 1);
+}
+
 /* The removal protocol's range conventions: length 0, to EOF, partial last
  * block, past EOF (a FUSE DAX path once took 0 to mean "nothing"). */
 static void test_ranges(struct daxfs *fs)
@@ -519,6 +608,7 @@ int main(void)
 	test_files(fs);
 	test_ranges(fs);
 	test_names(fs);
+	test_flags_and_atime(fs);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
 	/* Everything is still there after a remount. */
