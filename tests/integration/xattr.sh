@@ -152,6 +152,13 @@ check_eq "cp -a within daxfs keeps user.big" "$big_sum" \
 cp -a "$M/copied" "$XDIR/back"
 check_eq "ACL copied back out" "user:nobody:r--" \
 	"$(getfacl -p "$XDIR/back/sub/file" 2>/dev/null | grep '^user:nobody')"
+command -v rsync >/dev/null || die "rsync is not installed (tools/install-deps.sh)"
+check "rsync -aAX within daxfs" rsync -aAX "$M/copied/" "$M/rsynced/"
+check_eq "rsync -X kept the ACL" "user:nobody:r--" \
+	"$(getfacl -p "$M/rsynced/sub/file" 2>/dev/null | grep '^user:nobody')"
+check "rsync -aAX of f" rsync -aAX "$M/f" "$M/f.rsync"
+check_eq "rsync -X kept user.big" "$big_sum" \
+	"$(getfattr --only-values -n user.big "$M/f.rsync" | sha256sum)"
 
 say "ACLs enforced by the kernel"
 echo secret >"$M/secret"
