@@ -469,8 +469,8 @@ ssize_t daxfs_listxattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t 
 	return (ssize_t)total;
 }
 
-static int set_acl_access(struct daxfs_dinode *di, struct xattr_set *s, const char *name,
-			  const void *value, size_t size, mode_t *mode)
+static int set_acl_access(struct xattr_set *s, const char *name, const void *value, size_t size,
+			  mode_t *mode)
 {
 	bool minimal;
 
@@ -480,7 +480,6 @@ static int set_acl_access(struct daxfs_dinode *di, struct xattr_set *s, const ch
 		int rc = xattr_del(s, name);
 		return rc == -ENODATA ? 0 : rc;
 	}
-	(void)di;
 	return xattr_put(s, name, value, size);
 }
 
@@ -524,7 +523,7 @@ int daxfs_setxattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t ino, 
 	else if ((flags & XATTR_REPLACE) && !exists)
 		rc = -ENODATA;
 	else if (ns == NS_ACL_ACCESS)
-		rc = set_acl_access(di, &s, name, value, size, &mode);
+		rc = set_acl_access(&s, name, value, size, &mode);
 	else if (ns == NS_ACL_DEFAULT && size == sizeof(uint32_t))
 		rc = exists ? xattr_del(&s, name) : 0; /* no entries: no default ACL */
 	else
