@@ -9,6 +9,7 @@
 #include "file_io.h"
 #include "inode.h"
 #include "super.h"
+#include "xattr.h"
 
 void fs_now(struct daxfs_ts *ts)
 {
@@ -85,7 +86,8 @@ static int check_flags(const struct daxfs_dinode *di, const struct daxfs_setattr
 }
 
 /* Everything but the size, as one transaction. */
-static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct daxfs_setattr *sa)
+static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct daxfs_setattr *sa,
+		       const struct xattr_update *xu)
 {
 	struct daxfs_ts now;
 	struct tx tx;
@@ -100,6 +102,8 @@ static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct d
 	tx_add(&tx, di, sizeof(*di));
 	if (sa->valid & DAXFS_SET_MODE)
 		di->mode = (di->mode & S_IFMT) | (sa->mode & 07777);
+	if (xu)
+		xattr_apply(di, xu);
 	if (sa->valid & DAXFS_SET_UID)
 		di->uid = sa->uid;
 	if (sa->valid & DAXFS_SET_GID)
@@ -179,11 +183,21 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
 	} else if ((rc = check_flags(im->di, sa))) {
 		;
 	} else {
-		if (sa->valid & DAXFS_SET_SIZE)
+		struct xattr_update xu;
+		bool acl = false;
+		/* POSIX: a chmod rewrites the access ACL's owner, mask and other
+		 * entries, in the same transaction as the mode. */
+		if (sa->valid & DAXFS_SET_MODE)
+			rc = acl_chmod_prepare(fs, im->di, sa->mode, &xu, &acl);
+		if (!rc && (sa->valid & DAXFS_SET_SIZE))
 			rc = file_truncate(fs, im, sa->size);
 		if (!rc) {
-			apply_meta(fs, im->di, sa);
+			apply_meta(fs, im->di, sa, acl ? &xu : NULL);
+			if (acl)
+				xattr_finish(fs, &xu);
 			inode_attr_locked(fs, ino, out);
+		} else if (acl) {
+			xattr_cancel(fs, &xu);
 		}
 	}
 	pthread_rwlock_unlock(&im->lock);

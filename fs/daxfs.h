@@ -53,6 +53,12 @@ struct daxfs_cred {
 	gid_t gid;
 };
 
+/* The umask of the calling thread's creates (0 until set): applied to the
+ * mode of a new inode when its directory has no default ACL.  With POSIX
+ * ACLs on, the kernel leaves both to the filesystem and passes the umask
+ * with each request. */
+void daxfs_set_umask(mode_t umask);
+
 struct daxfs_attr {
 	uint64_t ino;
 	uint32_t generation;
@@ -192,6 +198,21 @@ ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in
 			      uint64_t ino_out, uint64_t off_out, size_t len);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, FALLOC_FL_ZERO_RANGE */
 int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len);
+
+/* Extended attributes: user.*, trusted.* (uid 0 only), security.* and the
+ * POSIX ACLs system.posix_acl_access / _default (the kernel's xattr format;
+ * an access ACL also sets the permission bits).  flags: XATTR_CREATE,
+ * XATTR_REPLACE.  get and list with size 0 return the size needed, and
+ * -ERANGE when size is too small.  Values up to 64 KiB, names up to 255
+ * bytes, and at most 128 KiB of names and values per inode (-ENOSPC). */
+ssize_t daxfs_getxattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t ino,
+		       const char *name, void *buf, size_t size);
+ssize_t daxfs_listxattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t ino, char *buf,
+			size_t size);
+int daxfs_setxattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t ino, const char *name,
+		   const void *value, size_t size, int flags);
+int daxfs_removexattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t ino,
+		      const char *name);
 
 /* Directories.  Offsets are stable cookies: 0 starts, "." is followed by 1,
  * ".." by 2, and each entry's cookie stays valid while the directory

@@ -141,6 +141,7 @@ static void req_cred(fuse_req_t req, struct daxfs_cred *cr)
 
 	cr->uid = ctx->uid;
 	cr->gid = ctx->gid;
+	daxfs_set_umask(ctx->umask);
 }
 
 static void reply_status(fuse_req_t req, long rc)
@@ -386,6 +387,12 @@ static void dx_init(void *userdata, struct fuse_conn_info *conn)
 			FUSE_CAP_HANDLE_KILLPRIV);
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	/* The kernel then enforces the ACLs the core stores.  It would still
+	 * apply the umask to a new inode's mode unless told not to, but under
+	 * a default ACL the umask must not apply: the core applies one or the
+	 * other (fs/acl.c), with the umask each request carries. */
+	if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	conn->time_gran = 1;
 }
 
@@ -396,6 +403,64 @@ static void dx_destroy(void *userdata)
 	struct daxfs_fuse *df = userdata;
 
 	daxfs_fuse_inval_quiesce(df);
+}
+
+/* ---- Extended attributes ------------------------------------------------------ */
+
+static void dx_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct daxfs_cred cr;
+
+	req_cred(req, &cr);
+	reply_status(req, daxfs_setxattr(req_fs(req), &cr, ino, name, value, size, flags));
+}
+
+/* getxattr and listxattr: size 0 asks for the size only. */
+static void reply_xattr(fuse_req_t req, ssize_t n, size_t size, const char *buf)
+{
+	if (n < 0)
+		reply_status(req, n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void dx_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct daxfs_cred cr;
+	char *buf = NULL;
+
+	req_cred(req, &cr);
+	if (size && !(buf = malloc(size))) {
+		reply_status(req, -ENOMEM);
+		return;
+	}
+	reply_xattr(req, daxfs_getxattr(req_fs(req), &cr, ino, name, buf, size), size, buf);
+	free(buf);
+}
+
+static void dx_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct daxfs_cred cr;
+	char *buf = NULL;
+
+	req_cred(req, &cr);
+	if (size && !(buf = malloc(size))) {
+		reply_status(req, -ENOMEM);
+		return;
+	}
+	reply_xattr(req, daxfs_listxattr(req_fs(req), &cr, ino, buf, size), size, buf);
+	free(buf);
+}
+
+static void dx_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct daxfs_cred cr;
+
+	req_cred(req, &cr);
+	reply_status(req, daxfs_removexattr(req_fs(req), &cr, ino, name));
 }
 
 /* ---- Names and inodes --------------------------------------------------------- */
@@ -1228,6 +1293,10 @@ const struct fuse_lowlevel_ops daxfs_fuse_ops = {
 	.releasedir = dx_releasedir,
 	.fsyncdir = dx_fsyncdir,
 	.statfs = dx_statfs,
+	.setxattr = dx_setxattr,
+	.getxattr = dx_getxattr,
+	.listxattr = dx_listxattr,
+	.removexattr = dx_removexattr,
 	.create = dx_create,
 	.fallocate = dx_fallocate,
 };

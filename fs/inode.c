@@ -8,6 +8,7 @@
 
 #include "dir.h"
 #include "layout_break.h"
+#include "xattr.h"
 
 int inode_cache_init(struct daxfs *fs)
 {
@@ -191,6 +192,9 @@ static int evict_locked(struct daxfs *fs, struct inode_mem *im)
 	int rc = layout_remove(fs, im, 0, UINT64_MAX, LAYOUT_FINAL);
 	if (rc)
 		return rc;
+	/* No reader follows the xattr map without the inode lock, so its
+	 * blocks need no removal protocol: freed once the inode is gone. */
+	uint64_t xattr = di->xattr;
 	tx_begin(&fs->log, &tx);
 	orphan_remove(fs, &tx, im->ino);
 	tx_add(&tx, di, sizeof(*di));
@@ -198,6 +202,7 @@ static int evict_locked(struct daxfs *fs, struct inode_mem *im)
 	memset(di, 0, sizeof(*di));
 	di->generation = gen;
 	tx_commit(&tx);
+	xattr_free_word(fs, xattr);
 	dir_index_free(im);
 	inode_number_give(fs, im->ino);
 	return 0;

@@ -17,6 +17,7 @@
 #include "dir.h"
 #include "inode.h"
 #include "super.h"
+#include "xattr.h"
 
 #define DAXFS_LINK_MAX 65000
 
@@ -160,6 +161,13 @@ static void init_dinode(struct daxfs_dinode *di, const struct daxfs_cred *cr,
 	di->atime = di->mtime = di->ctime = di->btime = now;
 }
 
+static _Thread_local mode_t thread_umask;
+
+void daxfs_set_umask(mode_t umask)
+{
+	thread_umask = umask & 0777;
+}
+
 static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent,
 		  const char *name, mode_t mode, dev_t rdev, const char *target,
 		  struct daxfs_attr *out)
@@ -199,6 +207,11 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 		goto out_unlock;
 	if (target && (rc = write_target(fs, target, &sym_blk)))
 		goto out_ino;
+	/* Written before the transaction, so that the inode never exists
+	 * without the ACLs its mode was computed with. */
+	struct xattr_update xu = {0};
+	if (!target && (rc = xattr_inherit(fs, dir->di, S_ISDIR(mode), &mode, thread_umask, &xu)))
+		goto out_ino;
 	struct daxfs_dinode *di = dinode(fs, ino);
 	tx_begin(&fs->log, &tx);
 	tx_add(&tx, di, sizeof(*di));
@@ -209,6 +222,7 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 		di->size = strlen(target);
 		di->blocks = 1;
 	}
+	xattr_apply(di, &xu);
 	touch(&tx, dir->di, true);
 	if (S_ISDIR(mode))
 		dir->di->nlink++;
@@ -234,6 +248,7 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 
 out_abort:
 	tx_abort(&tx);
+	xattr_cancel(fs, &xu);
 	if (target)
 		fs_block_free_allocated(fs, sym_blk);
 out_ino:

@@ -8,6 +8,7 @@
 
 #include "block_map.h"
 #include "inode.h"
+#include "xattr.h"
 
 struct scan_ctx {
 	struct daxfs *fs;
@@ -37,6 +38,13 @@ static int mark(void *p, uint64_t index, uint64_t blk, bool is_index)
 	}
 	atomic_store_explicit(&e->word, w, memory_order_relaxed);
 	return 0;
+}
+
+/* xattr blocks are never tracked: nothing maps them for reading. */
+static int mark_xattr(void *p, uint64_t index, uint64_t blk, bool is_index)
+{
+	(void)is_index;
+	return mark(p, index, blk, true);
 }
 
 static int in_range(void *ctx, uint64_t index, uint64_t blk, bool is_index)
@@ -128,6 +136,8 @@ int recovery_scan(struct daxfs *fs, bool dirty, struct recovery_report *rep, cha
 		c.gen = di->generation;
 		c.count = 0;
 		rc = bmap_walk(fs, di, mark, &c);
+		if (!rc)
+			rc = xattr_walk(fs, di->xattr, mark_xattr, &c);
 		if (rc) {
 			if (c.dup_blk)
 				snprintf(err, errlen,

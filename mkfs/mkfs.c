@@ -141,6 +141,10 @@ static void fill_super(struct daxfs_super *sb, const struct geometry *g, const c
 	sb->version = DAXFS_VERSION;
 	sb->block_size = DAXFS_BLOCK_SIZE;
 	sb->log_slots = DAXFS_LOG_SLOTS;
+	/* Every new pool can hold extended attributes: setting the bit later
+	 * would mean rewriting the checksummed superblock, which cannot be
+	 * made crash-atomic. */
+	sb->feature_ro_compat = DAXFS_FEATURE_RO_COMPAT_XATTR;
 	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != sizeof(sb->uuid))
 		for (size_t i = 0; i < sizeof(sb->uuid); i++)
 			sb->uuid[i] = (uint8_t)(rand() ^ time(NULL) >> (i % 8));

@@ -43,10 +43,14 @@
 #define DAXFS_LOG_SLOTS 64
 #define DAXFS_LOG_SLOT_BLOCKS 4
 
-/* Feature flags: none defined in version 1; unknown incompat bits refuse. */
+/* Feature flags; unknown incompat bits refuse.  XATTR: inodes may hold an
+ * xattr map.  Read-only compatible: a build that does not know it can read
+ * every file, but a read-write mount would rebuild the bitmap without the
+ * xattr blocks and hand them out again. */
+#define DAXFS_FEATURE_RO_COMPAT_XATTR 0x1u
 #define DAXFS_FEATURE_COMPAT_SUPP 0u
 #define DAXFS_FEATURE_INCOMPAT_SUPP 0u
-#define DAXFS_FEATURE_RO_COMPAT_SUPP 0u
+#define DAXFS_FEATURE_RO_COMPAT_SUPP DAXFS_FEATURE_RO_COMPAT_XATTR
 
 struct daxfs_super {
 	uint64_t magic;
@@ -117,7 +121,7 @@ struct daxfs_dinode {
 	struct daxfs_ts atime, mtime, ctime, btime;
 	uint64_t orphan_next; /* next inode on the orphan list, 0 = end */
 	uint64_t parent; /* directories: the inode ".." names */
-	uint64_t xattr; /* reserved: block of extended attributes, 0 = none */
+	uint64_t xattr; /* map word of the extended attributes, 0 = none */
 	uint8_t reserved[DAXFS_INODE_SIZE - 144];
 };
 
@@ -126,6 +130,30 @@ struct daxfs_dinode {
 #define DAXFS_INODE_IMMUTABLE 0x2u /* chattr +i: no change at all */
 #define DAXFS_INODE_APPEND 0x4u /* chattr +a: data only appended */
 #define DAXFS_INODE_KNOWN_FLAGS (DAXFS_INODE_ORPHAN | DAXFS_INODE_IMMUTABLE | DAXFS_INODE_APPEND)
+
+/* Extended attributes: one record stream per inode, in the blocks of a
+ * second block map (same map word format, height 0 or 1) rooted in the
+ * xattr field.  Never changed in place: a change writes a new stream into
+ * new blocks and switches the word inside a transaction. */
+#define DAXFS_XATTR_MAGIC 0x54415844u /* "DXAT" */
+#define DAXFS_XATTR_MAX_BYTES (128u * 1024) /* the whole stream, header included */
+#define DAXFS_XATTR_VALUE_MAX (64u * 1024)
+#define DAXFS_XATTR_NAME_MAX 255
+
+struct daxfs_xattr_header {
+	uint32_t magic;
+	uint32_t count; /* records */
+	uint32_t len; /* bytes of the stream, this header included */
+	uint32_t crc; /* crc32c of bytes [16, len) */
+};
+
+/* Records follow the header back to back, each 8-byte aligned. */
+struct daxfs_xattr_entry {
+	uint16_t name_len; /* 1..255: the full name, namespace prefix included */
+	uint16_t pad;
+	uint32_t value_len; /* 0..65536 */
+	/* followed by name_len name bytes (no NUL), then the value */
+};
 
 /* Directory entries fill directory data blocks, 15 to a block. */
 struct daxfs_dirent {
@@ -162,5 +190,7 @@ _Static_assert(sizeof(struct daxfs_state) == DAXFS_BLOCK_SIZE, "state block size
 _Static_assert(sizeof(struct daxfs_dinode) == DAXFS_INODE_SIZE, "inode size");
 _Static_assert(sizeof(struct daxfs_dirent) == 272, "dirent size");
 _Static_assert(sizeof(struct daxfs_log_header) == 32, "log header size");
+_Static_assert(sizeof(struct daxfs_xattr_header) == 16, "xattr header size");
+_Static_assert(sizeof(struct daxfs_xattr_entry) == 8, "xattr entry size");
 
 #endif

@@ -11,6 +11,7 @@
  *	fsck_dirs.c	directory entries, damaged types, one entry per directory
  *	fsck_tree.c	reachability, lost+found, link counts
  *	fsck_orphans.c	orphan list, unreachable unlinked inodes
+ *	fsck_xattrs.c	extended attribute sets: their blocks and record streams
  *
  * Nothing read from the pool is trusted: every block number is range-checked
  * before it is dereferenced, and every loop over on-media links is bounded.
@@ -132,7 +133,7 @@ struct fsck {
 
 	/* counts for -v and the summary */
 	uint64_t n_inodes, n_dirs, n_files, n_symlinks, n_special, n_orphans;
-	uint64_t n_blocks, n_index_blocks, n_entries, n_reconnected;
+	uint64_t n_blocks, n_index_blocks, n_entries, n_reconnected, n_xattr_blocks;
 };
 
 /* fsck_report.c */
@@ -248,5 +249,11 @@ void check_bitmap(struct fsck *fx);
 void check_inode_body(struct fsck *fx, uint64_t ino);
 /* Names the inodes that kept the blocks found owned twice. */
 void name_first_owners(struct fsck *fx);
+
+/* fsck_xattrs.c: checks an inode's xattr set and marks its blocks reached;
+ * returns how many it holds.  A damaged set is dropped (*dropped). */
+uint64_t check_xattrs(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di, bool *dropped);
+/* Gives up the blocks of the set, as release_map does for the map. */
+void release_xattrs(struct fsck *fx, struct daxfs_dinode *di, bool walked);
 
 #endif

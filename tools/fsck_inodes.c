@@ -178,17 +178,6 @@ static void check_fields(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di,
 	    fix(fx, FIX_YES, "clear them", "inode %llu: unknown flags %#x", (unsigned long long)ino,
 		di->flags & ~DAXFS_INODE_KNOWN_FLAGS))
 		fx_store4(fx, &di->flags, di->flags & DAXFS_INODE_KNOWN_FLAGS);
-	if (di->xattr) {
-		/* Nothing reaches the block it names: do not call it a leak. */
-		if (is_data_block(fx, di->xattr) &&
-		    !bit_test(fx->reach, di->xattr - fx->sb.data_start))
-			bit_set(fx->released, di->xattr - fx->sb.data_start);
-		if (fix(fx, FIX_YES, "clear it",
-			"inode %llu: xattr block %llu set, but version 1 has no extended "
-			"attributes",
-			(unsigned long long)ino, (unsigned long long)di->xattr))
-			fx_store8(fx, &di->xattr, 0);
-	}
 	if (di->rdev && !S_ISCHR(di->mode) && !S_ISBLK(di->mode) &&
 	    fix(fx, FIX_YES, "clear it", "inode %llu (%s): device number %#llx set",
 		(unsigned long long)ino, kind_name(kind), (unsigned long long)di->rdev))
@@ -329,6 +318,9 @@ void check_inode_body(struct fsck *fx, uint64_t ino)
 	    fix(fx, FIX_YES, "set it to 1", "root directory: '..' names inode %llu",
 		(unsigned long long)di->parent))
 		fx_store8(fx, &di->parent, DAXFS_ROOT_INO);
+	bool xattrs_dropped;
+	wc.count = check_xattrs(fx, ino, di, &xattrs_dropped);
+	wc.cleared = xattrs_dropped;
 	walk_map(fx, ino, di, mark_visit, &wc);
 	check_size(fx, ino, di, kind, &wc);
 	/* An unlinked orphan's map may already be emptied by an eviction that
@@ -375,6 +367,7 @@ static void fix_root(struct fsck *fx, struct daxfs_dinode *di, unsigned kind)
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	release_map(fx, DAXFS_ROOT_INO, di, false);
+	release_xattrs(fx, di, false);
 	root.mode = S_IFDIR | 0755;
 	root.nlink = 2;
 	root.generation = di->generation + 1;

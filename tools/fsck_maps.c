@@ -183,7 +183,10 @@ void free_inode(struct fsck *fx, uint64_t ino)
 {
 	struct daxfs_dinode *di = dinode_at(fx, ino);
 	struct daxfs_dinode blank = {.generation = di->generation};
+	unsigned kind = fx->ino[ino].kind;
 
+	/* The inode phase marked the set of an inode whose type it trusted. */
+	release_xattrs(fx, di, kind != K_FREE && kind != K_SUSPECT);
 	/* mode goes to 0 with the rest: the inode is free from then on. */
 	fx_memcpy(fx, di, &blank, sizeof(blank));
 	memset(&fx->ino[ino], 0, sizeof(fx->ino[ino]));

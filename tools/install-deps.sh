@@ -9,7 +9,7 @@ packages=(
 	# run
 	fuse3
 	# test: model checker, sanitizer runtimes, tools the tests drive
-	spin clang libclang-rt-14-dev python3 attr acl tar diffutils util-linux e2fsprogs
+	spin clang libclang-rt-14-dev python3 attr acl rsync tar diffutils util-linux e2fsprogs
 )
 
 if [[ $(id -u) -ne 0 ]]; then

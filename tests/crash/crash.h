@@ -56,6 +56,8 @@ enum op_kind {
 	OP_OPEN, /* path into handle h */
 	OP_CLOSE, /* handle h */
 	OP_UNMOUNT, /* clean unmount; must be the last operation */
+	OP_SETXATTR, /* path, name = str, value = pattern (tag, version) of a bytes, flags */
+	OP_REMOVEXATTR, /* path, name = str */
 };
 
 #define OP_PATH_MAX 128
@@ -105,6 +107,13 @@ struct m_node {
 	int nent, entcap; /* directories */
 	struct m_ent *ent;
 	int nopen;
+	/* extended attributes: each value is pattern (tag, version) from 0 */
+	int nx;
+	struct m_xattr {
+		char name[32];
+		unsigned version;
+		uint32_t len;
+	} x[4];
 };
 
 struct model {

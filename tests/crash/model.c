@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include "crash.h"
 
@@ -551,6 +552,38 @@ int model_apply(struct model *m, struct op *op)
 		return 0;
 	case OP_UNMOUNT:
 		return 0;
+	case OP_SETXATTR:
+	case OP_REMOVEXATTR: {
+		id = node_of(m, op);
+		if (id < 0 || !m->node[id].used)
+			return -ENOENT;
+		nd = &m->node[id];
+		op->tag = nd->tag;
+		int i = 0;
+		while (i < nd->nx && strcmp(nd->x[i].name, op->str))
+			i++;
+		if (op->kind == OP_REMOVEXATTR || (op->flags & XATTR_REPLACE)) {
+			if (i == nd->nx)
+				return -ENODATA;
+		} else if (i < nd->nx && (op->flags & XATTR_CREATE)) {
+			return -EEXIST;
+		}
+		if (op->kind == OP_REMOVEXATTR) {
+			nd->x[i] = nd->x[--nd->nx];
+			return 0;
+		}
+		if (i == nd->nx) {
+			if (nd->nx == (int)(sizeof(nd->x) / sizeof(nd->x[0])))
+				return -ENOSPC;
+			nd->nx++;
+		}
+		if (strlen(op->str) >= sizeof(nd->x[i].name))
+			return -ENAMETOOLONG;
+		memcpy(nd->x[i].name, op->str, strlen(op->str) + 1);
+		nd->x[i].version = op->version;
+		nd->x[i].len = (uint32_t)op->a;
+		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -560,7 +593,7 @@ const char *op_describe(const struct op *op, char *buf, size_t len)
 	static const char *names[] = { "create",  "mkdir", "symlink", "link",     "unlink",
 				       "rmdir",   "rename", "chmod",   "chown",    "utimes",
 				       "truncate", "punch", "write",   "fallocate", "open",
-				       "close",   "unmount" };
+				       "close",   "unmount", "setxattr", "removexattr" };
 	const char *who = op->h >= 0 && (op->kind == OP_WRITE || op->kind == OP_CLOSE) ? "" : op->path;
 	char hbuf[16] = "";
 
@@ -610,6 +643,13 @@ const char *op_describe(const struct op *op, char *buf, size_t len)
 	case OP_OPEN:
 	case OP_CLOSE:
 		snprintf(buf, len, "%s %s%s", names[op->kind], who, hbuf);
+		break;
+	case OP_SETXATTR:
+		snprintf(buf, len, "setxattr %s %s (%llu bytes)", op->path, op->str,
+			 (unsigned long long)op->a);
+		break;
+	case OP_REMOVEXATTR:
+		snprintf(buf, len, "removexattr %s %s", op->path, op->str);
 		break;
 	default:
 		snprintf(buf, len, "%s %s", names[op->kind], op->path);

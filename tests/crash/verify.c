@@ -37,6 +37,7 @@
 #include "../../fs/block_map.h"
 #include "../../fs/inode.h"
 #include "../../fs/super.h"
+#include "../../fs/xattr.h"
 #include "crash.h"
 
 extern char **environ;
@@ -192,6 +193,13 @@ static int inv_mark(void *p, uint64_t index, uint64_t blk, bool is_index)
 	return 0;
 }
 
+/* xattr blocks are never past EOF: the set is not file data. */
+static int inv_mark_xattr(void *p, uint64_t index, uint64_t blk, bool is_index)
+{
+	(void)is_index;
+	return inv_mark(p, index, blk, true);
+}
+
 struct dirents {
 	int n, cap;
 	struct dent {
@@ -288,6 +296,8 @@ static int check_invariants_body(struct daxfs *fs, bool past_eof_ok, char *msg, 
 		c.past_eof = c.bit_clear = c.dup = 0;
 		c.size_blocks = (di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
 		int rc = bmap_walk(fs, di, inv_mark, &c);
+		if (!rc)
+			rc = xattr_walk(fs, di->xattr, inv_mark_xattr, &c);
 		if (rc)
 			msg_add(msg, len, "  inode %llu: block map walk failed (%s)\n",
 				(unsigned long long)ino, strerror(-rc));
@@ -509,6 +519,34 @@ static void compare_content(struct cmp *c, const char *path, int id, uint64_t ri
 	}
 }
 
+static void compare_xattrs(struct cmp *c, const char *path, const struct m_node *nd, uint64_t rino)
+{
+	static const struct daxfs_cred root = {0};
+	char names[1024];
+	ssize_t n = daxfs_listxattr(c->fs, &root, rino, names, sizeof(names));
+	int count = 0;
+
+	if (n < 0) {
+		CMP_ERR(c, "  %s: listxattr failed: %s\n", path, strerror((int)-n));
+		return;
+	}
+	for (ssize_t o = 0; o < n; o += (ssize_t)strlen(names + o) + 1)
+		count++;
+	if (count != nd->nx)
+		CMP_ERR(c, "  %s: %d xattrs, expected %d\n", path, count, nd->nx);
+	for (int i = 0; i < nd->nx; i++) {
+		static unsigned char got[65536], want[65536];
+		const struct m_xattr *x = &nd->x[i];
+		ssize_t len = daxfs_getxattr(c->fs, &root, rino, x->name, got, sizeof(got));
+		pat_fill(want, nd->tag, x->version, 0, x->len);
+		if (len < 0)
+			CMP_ERR(c, "  %s: xattr %s: %s\n", path, x->name, strerror((int)-len));
+		else if ((uint32_t)len != x->len || memcmp(got, want, x->len))
+			CMP_ERR(c, "  %s: xattr %s: %zd bytes, not version %u of %u bytes\n", path,
+				x->name, len, x->version, x->len);
+	}
+}
+
 static void compare_node(struct cmp *c, uint64_t rino, int id, const char *path, uint64_t rparent,
 			 int depth)
 {
@@ -546,6 +584,7 @@ static void compare_node(struct cmp *c, uint64_t rino, int id, const char *path,
 		CMP_ERR(c, "  %s: atime %lld.%09ld mtime %lld.%09ld, expected %lld.%09u and %lld.%09u\n",
 			path, (long long)a.atime.tv_sec, a.atime.tv_nsec, (long long)a.mtime.tv_sec,
 			a.mtime.tv_nsec, (long long)nd->asec, nd->ansec, (long long)nd->msec, nd->mnsec);
+	compare_xattrs(c, path, nd, rino);
 	if (nd->type == S_IFREG) {
 		compare_content(c, path, id, rino, a.size);
 	} else if (nd->type == S_IFLNK) {

@@ -84,6 +84,20 @@ static void w_fill(struct opv *v, const char *p, uint64_t size, unsigned ver)
 		w_write(v, p, off, size - off < (1 << 20) ? size - off : 1 << 20, ver);
 }
 
+static void w_setxattr(struct opv *v, const char *p, const char *name, uint64_t len,
+		       unsigned ver)
+{
+	struct op *op = push(v, OP_SETXATTR, p);
+	snprintf(op->str, sizeof(op->str), "%s", name);
+	op->a = len;
+	op->version = ver;
+}
+
+static void w_removexattr(struct opv *v, const char *p, const char *name)
+{
+	snprintf(push(v, OP_REMOVEXATTR, p)->str, sizeof(v->v[0].str), "%s", name);
+}
+
 static void w_truncate(struct opv *v, const char *p, uint64_t size)
 {
 	push(v, OP_TRUNCATE, p)->a = size;
@@ -610,6 +624,37 @@ int workloads_build(const struct workload_opts *opt, struct workload **out)
 		   w_create(s, "/e/sub/x");
 	   },
 	   { w_rename(o, "/d/a", "/e/sub", RENAME_EXCHANGE); });
+	WL("setxattr", "setxattr: a first small value (the set gets its first block)", 4,
+	   { w_mkdir(s, "/d"); w_create(s, "/d/f"); },
+	   { w_setxattr(o, "/d/f", "user.a", 100, 1); });
+	WL("setxattr_replace_big",
+	   "setxattr replacing a 3-block value with a 5-block one (an index block each)", 4,
+	   {
+		   w_mkdir(s, "/d");
+		   w_create(s, "/d/f");
+		   w_setxattr(s, "/d/f", "user.a", 10, 1);
+		   w_setxattr(s, "/d/f", "user.big", 10000, 1);
+	   },
+	   { w_setxattr(o, "/d/f", "user.big", 20000, 2); });
+	WL("removexattr", "removexattr of one of two, then of the last (the set goes away)", 4,
+	   {
+		   w_mkdir(s, "/d");
+		   w_mkdir(s, "/d/sub");
+		   w_setxattr(s, "/d/sub", "user.a", 5000, 1);
+		   w_setxattr(s, "/d/sub", "trusted.b", 10, 1);
+	   },
+	   {
+		   w_removexattr(o, "/d/sub", "user.a");
+		   w_removexattr(o, "/d/sub", "trusted.b");
+	   });
+	WL("unlink_xattr", "unlink a file whose xattr set has an index block (evicted at once)", 4,
+	   {
+		   w_mkdir(s, "/d");
+		   w_create(s, "/d/f");
+		   w_write(s, "/d/f", 0, 5000, 1);
+		   w_setxattr(s, "/d/f", "user.big", 9000, 1);
+	   },
+	   { push(o, OP_UNLINK, "/d/f"); });
 	if (opt->large)
 		WL("truncate_large", "truncate an 8 MiB file to 12345 bytes", 16,
 		   {
@@ -783,6 +828,19 @@ int fs_apply(struct daxfs **fsp, const struct op *op, uint64_t *handles)
 	case OP_UNMOUNT:
 		rc = daxfs_unmount(fs, NULL);
 		*fsp = NULL;
+		return rc;
+	case OP_SETXATTR:
+	case OP_REMOVEXATTR:
+		if ((rc = fs_resolve(fs, op->path, &ino)))
+			return rc;
+		if (op->kind == OP_REMOVEXATTR)
+			return daxfs_removexattr(fs, &root_cred, ino, op->str);
+		unsigned char *val = malloc(op->a ? op->a : 1);
+		if (!val)
+			return -ENOMEM;
+		pat_fill(val, op->tag, op->version, 0, op->a);
+		rc = daxfs_setxattr(fs, &root_cred, ino, op->str, val, op->a, (int)op->flags);
+		free(val);
 		return rc;
 	}
 	return -EINVAL;

@@ -289,6 +289,23 @@ static void kind_undo_pending(uint64_t ino)
 	printf("undo log slot 3: inode %llu logged, then changed\n", (unsigned long long)ino);
 }
 
+/* A byte of the record stream, past the header: the checksum no longer
+ * matches. */
+static void kind_xattr(uint64_t ino)
+{
+	uint64_t w = dinode(ino)->xattr;
+
+	if (!w)
+		die("inode %llu has no extended attributes", (unsigned long long)ino);
+	uint64_t first = DAXFS_MAP_ROOT(w);
+	if (DAXFS_MAP_HEIGHT(w) == 1)
+		first = ((uint64_t *)block(first))[0];
+	unsigned char *p = block(first);
+	p[sizeof(struct daxfs_xattr_header) + 12] ^= 0x5a;
+	printf("inode %llu: xattr block %llu: one byte of a record flipped\n",
+	       (unsigned long long)ino, (unsigned long long)first);
+}
+
 static int corrupt(const char *kind, const char *p1, const char *p2)
 {
 	struct daxfs_dirent *de;
@@ -334,6 +351,8 @@ static int corrupt(const char *kind, const char *p1, const char *p2)
 		kind_undo_log(!strcmp(kind, "undo-log-wrap"));
 	else if (!strcmp(kind, "undo-pending"))
 		kind_undo_pending(need_path(p1, NULL));
+	else if (!strcmp(kind, "xattr"))
+		kind_xattr(need_path(p1, NULL));
 	else if (!strcmp(kind, "lost-dir")) {
 		uint64_t ino = need_path(p1, &de);
 		if (!S_ISDIR(dinode(ino)->mode))

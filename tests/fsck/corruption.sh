@@ -25,7 +25,7 @@ for v in DAXFS MKFS_DAXFS FSCK_DAXFS CORRUPT; do
 		exit 1
 	fi
 done
-for tool in fusermount3 mountpoint sha256sum timeout; do
+for tool in fusermount3 mountpoint sha256sum timeout setfattr getfattr; do
 	command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed" >&2; exit 1; }
 done
 [[ -e /dev/fuse ]] || { echo "FAIL: /dev/fuse does not exist" >&2; exit 1; }
@@ -185,6 +185,9 @@ ln "$M/a.txt" "$M/sub/hard"
 echo delta >"$M/sub/deep/d.txt"
 ln -s a.txt "$M/link"
 echo victim >"$M/victim.txt"
+# A set of extended attributes over two blocks and an index block.
+setfattr -n user.tag -v hello "$M/sub/c.txt"
+setfattr -n user.big -v "0x$(head -c 6000 /dev/urandom | od -An -tx1 | tr -d ' \n')" "$M/sub/c.txt"
 manifest "$M" >"$T/base.manifest"
 umount_or_die
 SUB_INO=$("$CORRUPT" ino "$BASE" /sub)
@@ -222,6 +225,11 @@ check_moved() {
 			<(manifest "$M/lost+found/#$SUB_INO") >"$T/diff" ||
 			die "$kind: /lost+found/#$SUB_INO differs from /sub: $(head "$T/diff")"
 		pass "$kind: /sub is whole in /lost+found/#$SUB_INO"
+		;;
+	xattr)
+		[[ -z "$(getfattr -d --absolute-names "$M/sub/c.txt")" ]] ||
+			die "$kind: c.txt still has extended attributes"
+		pass "$kind: the damaged set of c.txt was dropped"
 		;;
 	block-pointer)
 		[[ $(stat -c %s "$M/b.bin") -eq 20000 ]] || die "$kind: b.bin changed size"
@@ -269,6 +277,7 @@ KINDS=(
 	"undo-pending|/victim.txt||"
 	"lost-dir|/sub|./sub|"
 	"undo-log-wrap|||"
+	"xattr|/sub/c.txt||"
 )
 
 for spec in "${KINDS[@]}"; do
