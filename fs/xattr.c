@@ -392,9 +392,13 @@ static struct inode_mem *get_live(struct daxfs *fs, uint64_t ino, bool write, in
 		pthread_rwlock_wrlock(&im->lock);
 	else
 		pthread_rwlock_rdlock(&im->lock);
-	if (im->dead) {
-		pthread_rwlock_unlock(&im->lock);
+	if (im->dead)
 		*rc = -ENOENT;
+	/* As the kernel's xattr_permission(): flagged inodes take no change. */
+	else if (write && (inode_immutable(im->di) || inode_append_only(im->di)))
+		*rc = -EPERM;
+	if (*rc) {
+		pthread_rwlock_unlock(&im->lock);
 		return NULL;
 	}
 	return im;

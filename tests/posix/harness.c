@@ -5,7 +5,7 @@
  * Runs one phase (root, other, user or persist; see harness.h) of the POSIX
  * conformance checks on DIR, a directory on a mounted daxfs; XDEV is a
  * world-writable directory on another mount (for EXDEV).  Without GROUP
- * arguments every group except xattr runs.  TAP on stdout; exit status 0
+ * arguments every group runs.  TAP on stdout; exit status 0
  * when every check passed, 1 when one failed, 2 on a bail-out.
  */
 #include <stdarg.h>
@@ -19,9 +19,7 @@
 static const struct group *const all_groups[] = {
 	&g_open, &g_create, &g_link, &g_unlink, &g_rename, &g_mkdir, &g_rmdir,
 	&g_symlink, &g_chmod, &g_chown, &g_truncate, &g_utimensat, &g_read,
-	&g_chattr,
-	/* t_xattr: run only when named (tests/posix/meson.build) */
-	&g_xattr,
+	&g_chattr, &g_xattr,
 };
 
 static const char *cur_group = "";
@@ -341,8 +339,7 @@ int main(int argc, char **argv)
 		}
 	} else {
 		for (size_t i = 0; i < sizeof(all_groups) / sizeof(all_groups[0]); i++)
-			if (all_groups[i] != &g_xattr)
-				sel[nsel++] = all_groups[i];
+			sel[nsel++] = all_groups[i];
 	}
 	for (size_t i = 0; i < nsel; i++)
 		run_group(sel[i], argv[1], argv[2], &c);

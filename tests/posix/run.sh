@@ -7,7 +7,7 @@
 # and checks that the results persisted.  Every clean unmount is followed by
 # fsck.daxfs when FSCK_DAXFS is set.
 #
-#   run.sh [GROUP...]    (default: every group but xattr; see harness.c)
+#   run.sh [GROUP...]    (default: every group; see harness.c)
 #
 # Environment: DAXFS, MKFS_DAXFS, DAXFS_POSIX (the test program), and
 # optionally FSCK_DAXFS, as tests/integration/lib.sh describes.  A mount that
