@@ -7,7 +7,9 @@
  * Also runs as fuse3's mount helper target: "mount -t fuse.daxfs POOL DIR -o
  * OPTS" executes "daxfs POOL DIR -o OPTS".
  */
-#define FUSE_USE_VERSION 34
+/* 3.12: the loop configuration object, which has a thread limit.  The
+ * operations table comes from fuse_adapter.c, built against version 34. */
+#define FUSE_USE_VERSION 312
 
 #include <errno.h>
 #include <limits.h>
@@ -27,9 +29,13 @@
 #include "fuse_adapter.h"
 
 #define DEFAULT_BREAK_TIMEOUT 30u
-/* The 3.2 loop ABI that FUSE_USE_VERSION 34 binds to has no thread limit of
- * its own: libfuse always runs at most this many workers. */
-#define LOOP_MAX_THREADS 10u
+/* Workers may sleep for up to break_timeout (removals of pinned blocks,
+ * writes into STABLE-pinned blocks with stable_writes=wait), and the
+ * UNPIN or close that would wake them needs a worker of its own: libfuse's
+ * default of 10 is too few to leave one free.  -o max_threads overrides. */
+#define LOOP_MAX_THREADS 64u
+/* Idle workers kept when the user sets no max_idle_threads. */
+#define LOOP_IDLE_THREADS 10u
 
 struct daxfs_config {
 	char *pool; /* the first non-option argument */
@@ -38,6 +44,7 @@ struct daxfs_config {
 	enum daxfs_layout_wait layout_wait;
 	unsigned break_timeout;
 	bool stable_writes_wait;
+	bool max_threads_set;
 };
 
 enum {
@@ -46,6 +53,7 @@ enum {
 	KEY_LAYOUT_WAIT,
 	KEY_BREAK_TIMEOUT,
 	KEY_STABLE_WRITES,
+	KEY_MAX_THREADS,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -54,6 +62,7 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("layout_wait=", KEY_LAYOUT_WAIT),
 	FUSE_OPT_KEY("break_timeout=", KEY_BREAK_TIMEOUT),
 	FUSE_OPT_KEY("stable_writes=", KEY_STABLE_WRITES),
+	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_END
 };
 
@@ -164,6 +173,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return opt_break_timeout(cfg, arg + strlen("break_timeout="));
 	case KEY_STABLE_WRITES:
 		return opt_stable_writes(cfg, arg + strlen("stable_writes="));
+	case KEY_MAX_THREADS: /* noted, and left to fuse_parse_cmdline */
+		cfg->max_threads_set = true;
+		return 1;
 	default:
 		return 1;
 	}
@@ -243,27 +255,27 @@ static int start_background(struct daxfs *fs)
 	return rc;
 }
 
-/*
- * FUSE_USE_VERSION 34 binds fuse_session_loop_mt to the 3.2 ABI, which reads
- * the public (v1) struct fuse_loop_config; an object from fuse_loop_cfg_create
- * would be misread by it.  libfuse 3.14 logs an error for the "unset" idle
- * limit (UINT_MAX), so unset becomes the thread limit, which never reaps.
- */
-static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
+/* libfuse 3.14 logs an error for the "unset" idle limit (UINT_MAX). */
+static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
+		    const struct daxfs_config *dc)
 {
-	struct fuse_loop_config cfg = {
-		.clone_fd = opts->clone_fd,
-		.max_idle_threads = opts->max_idle_threads,
-	};
+	struct fuse_loop_config *cfg;
+	int rc;
 
 	if (opts->singlethread)
 		return fuse_session_loop(se);
-	if (cfg.max_idle_threads == UINT_MAX)
-		cfg.max_idle_threads = LOOP_MAX_THREADS;
-	if (opts->max_threads != LOOP_MAX_THREADS)
-		fuse_log(FUSE_LOG_WARNING, "daxfs: max_threads is not supported, using %u\n",
-			 LOOP_MAX_THREADS);
-	return fuse_session_loop_mt(se, &cfg);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)opts->clone_fd);
+	fuse_loop_cfg_set_max_threads(cfg, dc->max_threads_set ? opts->max_threads
+							       : LOOP_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads == UINT_MAX
+						    ? LOOP_IDLE_THREADS
+						    : opts->max_idle_threads);
+	rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
 }
 
 static int unmount_core(struct daxfs *fs)
@@ -391,7 +403,7 @@ int main(int argc, char *argv[])
 	}
 
 	/* A stop by signal returns the signal number: that is a clean stop too. */
-	rc = run_loop(se, &opts);
+	rc = run_loop(se, &opts, &cfg);
 	ret = rc < 0;
 	if (rc < 0)
 		fuse_log(FUSE_LOG_ERR, "daxfs: session ended: %s\n", strerror(-rc));

@@ -457,8 +457,9 @@ static const struct {
 	{ FUSE_SET_ATTR_CTIME, DAXFS_SET_CTIME },
 };
 
-/* A request that may wait for busy blocks (truncate, punch hole): a FUSE
- * interrupt makes the core stop waiting and defer those blocks instead. */
+/* A request that may wait for busy blocks (truncate, punch hole) or for a
+ * STABLE pin (write): a FUSE interrupt makes the core stop waiting and defer
+ * those blocks, or copy the pinned block, instead. */
 struct interruptible {
 	fuse_req_t req;
 	struct daxfs *fs;
@@ -683,9 +684,13 @@ static void dx_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void dx_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	struct interruptible in;
 	ssize_t n;
 
+	/* With stable_writes=wait a write may sleep on a STABLE pin. */
+	interruptible_begin(&in, req);
 	n = daxfs_write(req_fs(req), ino, buf, size, (uint64_t)off, (fi->flags & O_APPEND) != 0);
+	interruptible_end(&in);
 	if (n < 0) {
 		reply_status(req, n);
 		return;

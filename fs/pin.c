@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "block_map.h"
 #include "daxfs_ioctl.h"
 #include "file_io.h"
 #include "inode.h"
+#include "layout_break.h"
 #include "super.h"
 
 struct pin {
@@ -320,14 +322,32 @@ int daxfs_recalls(struct daxfs *fs, uint64_t handle, struct daxfs_ioc_recalls *r
 	return (int)r->count;
 }
 
-void pins_wait_unstable(struct daxfs *fs, uint64_t pfn)
+int pins_wait_unstable(struct daxfs *fs, uint64_t ino, uint64_t index, uint64_t pfn)
 {
 	struct pfn_waitq *wq = &fs->pfns.wq;
+	const _Atomic bool *cancel = daxfs_cancel_flag();
+	unsigned timeout = fs->opts.break_timeout_sec ? fs->opts.break_timeout_sec : 30;
+	struct timespec deadline;
+	int rc = 0;
 
+	/* The holders must hear about it before anyone waits on them. */
+	pins_recall_range(fs, ino, index, index);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout;
 	pthread_mutex_lock(&wq->lock);
-	while (pins_block_stable(&fs->pinreg, pfn))
-		pthread_cond_wait(&wq->cond, &wq->lock);
+	while (pins_block_stable(&fs->pinreg, pfn)) {
+		if (cancel && atomic_load(cancel)) {
+			rc = -EINTR;
+			break;
+		}
+		if (pthread_cond_timedwait(&wq->cond, &wq->lock, &deadline) == ETIMEDOUT &&
+		    pins_block_stable(&fs->pinreg, pfn)) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&wq->lock);
+	return rc;
 }
 
 int daxfs_layout(struct daxfs *fs, uint64_t ino, struct daxfs_ioc_layout *l)

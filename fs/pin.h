@@ -50,7 +50,9 @@ static inline bool pins_block_stable(struct pin_registry *reg, uint64_t pfn)
 	return s && __atomic_load_n(&s[pfn], __ATOMIC_ACQUIRE);
 }
 
-/* Sleeps until the pfn has no STABLE pin. */
-void pins_wait_unstable(struct daxfs *fs, uint64_t pfn);
+/* Recalls the STABLE pins on file block index of ino (pfn), then sleeps
+ * until the pfn has none.  Returns 0 once it has none, -ETIMEDOUT after
+ * break_timeout, -EINTR when the request was interrupted. */
+int pins_wait_unstable(struct daxfs *fs, uint64_t ino, uint64_t index, uint64_t pfn);
 
 #endif

@@ -18,6 +18,19 @@
  *                      file on SIGTERM and prints "closed"
  *   stable FILE        a write into a STABLE-pinned range goes copy-on-write
  *   stable-wait FILE   with -o stable_writes=wait, it waits for the unpin
+ *   stable-mmap FILE   a store through a shared mapping of the file into a
+ *                      STABLE-pinned range goes copy-on-write at writeback
+ *   stable-truncate FILE SECS
+ *                      a truncate into a STABLE-pinned range recalls the pin
+ *                      (POLLPRI, RECALLS) and completes within SECS; the
+ *                      pinned blocks do not change
+ *   stable-storm DIR N SECS
+ *                      N writers into N STABLE-pinned files (stable_writes=
+ *                      wait): the holders can still unpin, and every write
+ *                      completes within SECS, recalled pins intact
+ *   trunc-storm DIR N SECS
+ *                      N truncates waiting on pinned blocks leave room for
+ *                      another file's PIN and UNPIN within SECS
  *   stats PATH FIELD...  counters of DAXFS_IOC_STATS by name
  */
 #include <errno.h>
@@ -31,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -713,6 +727,298 @@ static int cmd_stable_wait(const char *path)
 	return failures ? 1 : 0;
 }
 
+/* ---- stable-mmap, stable-truncate ------------------------------------------------ */
+
+static void stable_done(struct stable_ctx *s, const char *why)
+{
+	struct daxfs_ioc_stats after;
+
+	get_stats(s->fd, &after);
+	if (after.bounces > s->before.bounces)
+		ok("%s bounced (bounces %llu -> %llu)", why, (unsigned long long)s->before.bounces,
+		   (unsigned long long)after.bounces);
+	else
+		fail("%s: bounces stayed at %llu", why, (unsigned long long)after.bounces);
+	expect_errno("unpin", -daxfs_client_unpin(s->c, s->pin.id), 0);
+	daxfs_client_close(s->c);
+	close(s->fd);
+}
+
+static int cmd_stable_mmap(const char *path)
+{
+	struct stable_ctx s;
+
+	stable_setup(&s, path);
+	char *m = mmap(NULL, 4 * BS, PROT_READ | PROT_WRITE, MAP_SHARED, s.fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap %s", path);
+	memset(m + BS, 'c', BS);
+	if (msync(m, 4 * BS, MS_SYNC))
+		die("msync");
+	ok("a store through mmap into the STABLE-pinned range was written back");
+	stable_check_sum(&s, "after the mmap store");
+	if (file_shows(path, BS, BS, 'c') && file_shows(path, 0, BS, 'a') &&
+	    file_shows(path, 2 * BS, 2 * BS, 'a'))
+		ok("the file shows the stored bytes");
+	else
+		fail("the file does not show the mmap store");
+	munmap(m, 4 * BS);
+	stable_done(&s, "the mmap store");
+	return failures ? 1 : 0;
+}
+
+struct truncater {
+	int fd;
+	off_t size;
+	atomic_bool done;
+	int err;
+	double t;
+};
+
+static void *truncate_thread(void *arg)
+{
+	struct truncater *t = arg;
+	double t0 = now_s();
+
+	t->err = ftruncate(t->fd, t->size) ? errno : 0;
+	t->t = now_s() - t0;
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+/* Waits up to secs for *flag; false on timeout. */
+static bool wait_flag(atomic_bool *flag, double secs)
+{
+	double end = now_s() + secs;
+
+	while (!atomic_load(flag) && now_s() < end)
+		usleep(10000);
+	return atomic_load(flag);
+}
+
+static int cmd_stable_truncate(const char *path, double secs)
+{
+	struct stable_ctx s;
+	struct truncater t = {.size = BS + BS / 2};
+	uint64_t ids[DAXFS_RECALLS_MAX];
+	pthread_t th;
+
+	stable_setup(&s, path);
+	t.fd = xopen(path, O_RDWR);
+	if (pthread_create(&th, NULL, truncate_thread, &t))
+		die("pthread_create");
+	if (daxfs_client_wait_recall(s.c, (int)(secs * 1000)) == 1)
+		ok("the holder sees POLLPRI");
+	else
+		fail("no POLLPRI within %.0f s of the truncate", secs);
+	int n = daxfs_client_recalls(s.c, ids, DAXFS_RECALLS_MAX);
+	if (n == 1 && ids[0] == s.pin.id)
+		ok("RECALLS lists the STABLE pin");
+	else
+		fail("RECALLS gives %d pins", n);
+	if (!wait_flag(&t.done, secs)) {
+		fail("the truncate did not complete within %.0f s", secs);
+		exit(1); /* its request may never come back: do not join */
+	}
+	pthread_join(th, NULL);
+	expect_errno("the truncate", t.err, 0);
+	ok("the truncate completed in %.3f s while the pin was held", t.t);
+	stable_check_sum(&s, "after the truncate");
+	struct stat st;
+	if (fstat(t.fd, &st) == 0 && st.st_size == t.size && file_shows(path, 0, BS, 'a'))
+		ok("the file is %lld bytes and keeps its first block", (long long)st.st_size);
+	else
+		fail("the file after the truncate is wrong");
+	close(t.fd);
+	stable_done(&s, "the zeroing of the partial block");
+	return failures ? 1 : 0;
+}
+
+/* ---- stable-storm, trunc-storm ------------------------------------------------------ */
+
+struct storm_file {
+	char path[4096];
+	struct daxfs_client *c;
+	struct daxfs_client_pin pin;
+	uint64_t sum;
+	struct writer w;
+	struct truncater t;
+	pthread_t th;
+};
+
+static struct storm_file *storm_setup(const char *dir, int n, unsigned flags)
+{
+	struct storm_file *f = calloc((size_t)n, sizeof(*f));
+
+	if (!f)
+		die("calloc");
+	for (int i = 0; i < n; i++) {
+		snprintf(f[i].path, sizeof(f[i].path), "%s/storm%d", dir, i);
+		int fd = xopen(f[i].path, O_RDWR | O_CREAT | O_TRUNC);
+		fill(fd, 0, 4 * BS, 'a');
+		close(fd);
+		int rc = daxfs_client_open(f[i].path, 0, &f[i].c);
+		if (!rc)
+			rc = daxfs_client_pin(f[i].c, 0, 4 * BS, flags, &f[i].pin);
+		if (rc) {
+			errno = -rc;
+			die("pin %s", f[i].path);
+		}
+		f[i].sum = range_sum(&f[i].pin);
+	}
+	return f;
+}
+
+struct unpinner {
+	struct storm_file *f;
+	int n;
+	atomic_bool done;
+	int err;
+};
+
+static void *unpin_half(void *arg)
+{
+	struct unpinner *u = arg;
+
+	for (int i = 0; i < u->n; i += 2) {
+		int rc = daxfs_client_unpin(u->f[i].c, u->f[i].pin.id);
+		if (rc && !u->err)
+			u->err = -rc;
+	}
+	atomic_store(&u->done, true);
+	return NULL;
+}
+
+static int cmd_stable_storm(const char *dir, int n, double secs)
+{
+	struct storm_file *f =
+		storm_setup(dir, n, DAXFS_PIN_READ | DAXFS_PIN_LONGTERM | DAXFS_PIN_STABLE);
+	struct unpinner u = {.f = f, .n = n};
+	pthread_t uth;
+
+	for (int i = 0; i < n; i++) {
+		f[i].w.fd = xopen(f[i].path, O_RDWR);
+		if (pthread_create(&f[i].th, NULL, write_b, &f[i].w))
+			die("pthread_create");
+	}
+	usleep(500000);
+	/* Every writer sleeps on a STABLE pin now: the holders must still get
+	 * their UNPINs through. */
+	if (pthread_create(&uth, NULL, unpin_half, &u))
+		die("pthread_create");
+	if (!wait_flag(&u.done, secs)) {
+		fail("%d writers on STABLE pins starve the holders' UNPIN for %.0f s", n, secs);
+		exit(1);
+	}
+	pthread_join(uth, NULL);
+	expect_errno("UNPIN of every other file while the writers wait", u.err, 0);
+	for (int i = 0; i < n; i++)
+		if (!wait_flag(&f[i].w.done, secs)) {
+			fail("the write into %s did not complete within %.0f s", f[i].path, secs);
+			exit(1);
+		}
+	ok("all %d writes completed", n);
+	unsigned recalled = 0, intact = 0, shown = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(f[i].th, NULL);
+		shown += file_shows(f[i].path, 0, BS, 'b');
+		if (i % 2 == 0)
+			continue;
+		uint64_t ids[DAXFS_RECALLS_MAX];
+		recalled += daxfs_client_recalls(f[i].c, ids, DAXFS_RECALLS_MAX) == 1 &&
+			    ids[0] == f[i].pin.id;
+		intact += range_sum(&f[i].pin) == f[i].sum;
+	}
+	if (recalled == (unsigned)n / 2)
+		ok("the %u pins still held were recalled", recalled);
+	else
+		fail("only %u of %d held pins were recalled", recalled, n / 2);
+	if (intact == (unsigned)n / 2)
+		ok("the pinned blocks of the %u held pins did not change", intact);
+	else
+		fail("only %u of %d held pins kept their blocks' content", intact, n / 2);
+	if (shown == (unsigned)n)
+		ok("every file shows its write");
+	else
+		fail("only %u of %d files show their write", shown, n);
+	for (int i = 0; i < n; i++) {
+		daxfs_client_close(f[i].c);
+		close(f[i].w.fd);
+	}
+	free(f);
+	return failures ? 1 : 0;
+}
+
+struct pinner {
+	const char *path;
+	atomic_bool done;
+	int pin_err, unpin_err;
+};
+
+static void *pin_unpin(void *arg)
+{
+	struct pinner *p = arg;
+	int fd = xopen(p->path, O_RDWR);
+	uint64_t id = 0;
+
+	p->pin_err = pin_errno(fd, 0, BS, DAXFS_PIN_READ, &id);
+	if (!p->pin_err)
+		p->unpin_err = unpin_errno(fd, id);
+	close(fd);
+	atomic_store(&p->done, true);
+	return NULL;
+}
+
+static int cmd_trunc_storm(const char *dir, int n, double secs)
+{
+	struct storm_file *f = storm_setup(dir, n, DAXFS_PIN_READ | DAXFS_PIN_LONGTERM);
+	char other[4096];
+	pthread_t th;
+
+	snprintf(other, sizeof(other), "%s/storm-other", dir);
+	int fd = xopen(other, O_RDWR | O_CREAT | O_TRUNC);
+	fill(fd, 0, BS, 'o');
+	close(fd);
+	for (int i = 0; i < n; i++) {
+		f[i].t.fd = xopen(f[i].path, O_RDWR);
+		if (pthread_create(&f[i].th, NULL, truncate_thread, &f[i].t))
+			die("pthread_create");
+	}
+	usleep(500000);
+	struct pinner p = {.path = other};
+	if (pthread_create(&th, NULL, pin_unpin, &p))
+		die("pthread_create");
+	if (!wait_flag(&p.done, secs)) {
+		fail("%d truncates waiting on pins starve a PIN and UNPIN for %.0f s", n, secs);
+		exit(1);
+	}
+	pthread_join(th, NULL);
+	expect_errno("PIN of another file while the truncates wait", p.pin_err, 0);
+	expect_errno("its UNPIN", p.unpin_err, 0);
+	unsigned waiting = 0;
+	for (int i = 0; i < n; i++)
+		waiting += !atomic_load(&f[i].t.done);
+	if (waiting == (unsigned)n)
+		ok("all %d truncates were still waiting on their pins", n);
+	else
+		fail("only %u of %d truncates were waiting on their pins", waiting, n);
+	for (int i = 0; i < n; i++)
+		daxfs_client_close(f[i].c); /* the pins go, the truncates end */
+	for (int i = 0; i < n; i++) {
+		if (!wait_flag(&f[i].t.done, secs)) {
+			fail("a truncate did not end within %.0f s of its unpin", secs);
+			exit(1);
+		}
+		pthread_join(f[i].th, NULL);
+		if (f[i].t.err)
+			fail("truncate of %s: %s", f[i].path, strerror(f[i].t.err));
+		close(f[i].t.fd);
+	}
+	ok("every truncate completed once its pin was dropped");
+	free(f);
+	return failures ? 1 : 0;
+}
+
 /* ---- stats ------------------------------------------------------------------------- */
 
 #define FIELD(name)                                           \
@@ -780,6 +1086,14 @@ int main(int argc, char **argv)
 		return cmd_stable(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "stable-wait"))
 		return cmd_stable_wait(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "stable-mmap"))
+		return cmd_stable_mmap(argv[2]);
+	if (argc >= 4 && !strcmp(argv[1], "stable-truncate"))
+		return cmd_stable_truncate(argv[2], atof(argv[3]));
+	if (argc >= 5 && !strcmp(argv[1], "stable-storm"))
+		return cmd_stable_storm(argv[2], atoi(argv[3]), atof(argv[4]));
+	if (argc >= 5 && !strcmp(argv[1], "trunc-storm"))
+		return cmd_trunc_storm(argv[2], atoi(argv[3]), atof(argv[4]));
 	if (argc >= 4 && !strcmp(argv[1], "stats"))
 		return cmd_stats(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: daxfs-pin-helper errors|limit|access|rdonly|nomap|stable|"
