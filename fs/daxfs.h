@@ -44,6 +44,10 @@ struct daxfs_mount_opts {
 	/* A write into a block under a STABLE pin waits for the unpin instead
 	 * of going copy-on-write. */
 	bool stable_writes_wait;
+	/* Most data blocks under pins at once, over all pins of the mount
+	 * (each costs the daemon 8 bytes per pin holding it): a pin beyond
+	 * gets -ENFILE.  0: a quarter of the data blocks, at most 262144. */
+	uint64_t max_pinned_blocks;
 };
 
 struct daxfs_cred {

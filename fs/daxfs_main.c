@@ -29,6 +29,7 @@
 #include "fuse_adapter.h"
 
 #define DEFAULT_BREAK_TIMEOUT 30u
+#define DEFAULT_MAX_PINNED 262144u /* PINS_DEFAULT_MAX_BLOCKS of the core */
 /* Workers may sleep for up to break_timeout (removals of pinned blocks,
  * writes into STABLE-pinned blocks with stable_writes=wait), and the
  * UNPIN or close that would wake them needs a worker of its own: libfuse's
@@ -45,6 +46,7 @@ struct daxfs_config {
 	unsigned break_timeout;
 	bool stable_writes_wait;
 	bool max_threads_set;
+	uint64_t max_pinned;
 };
 
 enum {
@@ -54,6 +56,7 @@ enum {
 	KEY_BREAK_TIMEOUT,
 	KEY_STABLE_WRITES,
 	KEY_MAX_THREADS,
+	KEY_MAX_PINNED,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -63,6 +66,7 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("break_timeout=", KEY_BREAK_TIMEOUT),
 	FUSE_OPT_KEY("stable_writes=", KEY_STABLE_WRITES),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+	FUSE_OPT_KEY("max_pinned=", KEY_MAX_PINNED),
 	FUSE_OPT_END
 };
 
@@ -77,8 +81,12 @@ static void usage(const char *prog)
 	       "    -o break_timeout=SECS  longest wait for blocks in use (default: %u)\n"
 	       "    -o stable_writes=MODE  writes into blocks under a STABLE pin\n"
 	       "                           cow: go to a fresh copy of the block (default)\n"
-	       "                           wait: wait until the pin is dropped\n\n",
-	       DEFAULT_BREAK_TIMEOUT);
+	       "                           wait: wait until the pin is dropped\n"
+	       "                           (at most break_timeout, then cow)\n"
+	       "    -o max_pinned=BLOCKS   most blocks under pins at once, over all\n"
+	       "                           pins (default: a quarter of the data\n"
+	       "                           blocks, at most %u); beyond: ENFILE\n\n",
+	       DEFAULT_BREAK_TIMEOUT, DEFAULT_MAX_PINNED);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -113,6 +121,22 @@ static int opt_stable_writes(struct daxfs_config *cfg, const char *val)
 	}
 	fprintf(stderr, "daxfs: stable_writes must be cow or wait, not '%s'\n", val);
 	return -1;
+}
+
+static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(val, &end, 10);
+	if (val[0] < '0' || val[0] > '9' || *end || errno || n == 0) {
+		fprintf(stderr, "daxfs: max_pinned must be a number of blocks from 1, not '%s'\n",
+			val);
+		return -1;
+	}
+	cfg->max_pinned = n;
+	return 0;
 }
 
 static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
@@ -173,6 +197,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return opt_break_timeout(cfg, arg + strlen("break_timeout="));
 	case KEY_STABLE_WRITES:
 		return opt_stable_writes(cfg, arg + strlen("stable_writes="));
+	case KEY_MAX_PINNED:
+		return opt_max_pinned(cfg, arg + strlen("max_pinned="));
 	case KEY_MAX_THREADS: /* noted, and left to fuse_parse_cmdline */
 		cfg->max_threads_set = true;
 		return 1;
@@ -357,6 +383,7 @@ int main(int argc, char *argv[])
 		.layout_wait = cfg.layout_wait,
 		.break_timeout_sec = cfg.break_timeout,
 		.stable_writes_wait = cfg.stable_writes_wait,
+		.max_pinned_blocks = cfg.max_pinned,
 	};
 	daxfs_fuse_hook(df, &mo);
 	/* In the foreground, before anything is mounted: a bad pool fails here

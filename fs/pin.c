@@ -21,11 +21,18 @@ struct pin {
 	uint64_t pfns[]; /* what was pinned, whatever the map says later */
 };
 
-void pins_init(struct pin_registry *reg, uint64_t nblocks)
+void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned)
 {
 	memset(reg, 0, sizeof(*reg));
 	pthread_mutex_init(&reg->lock, NULL);
 	reg->nblocks = nblocks;
+	if (!max_pinned) {
+		max_pinned = nblocks / 4 < PINS_DEFAULT_MAX_BLOCKS ? nblocks / 4
+								   : PINS_DEFAULT_MAX_BLOCKS;
+		if (!max_pinned)
+			max_pinned = 1;
+	}
+	reg->max_pinned = max_pinned;
 	atomic_store(&reg->next_handle, 1);
 }
 
@@ -113,6 +120,21 @@ static void add_extent(struct daxfs_extent *ext, uint32_t *n, uint64_t foff, uin
 	(*n)++;
 }
 
+/* Reserves (n > 0) or gives back (n < 0) pinned blocks against the mount's
+ * limit, before anything is allocated for them. */
+static int reserve_blocks(struct pin_registry *reg, int64_t n)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	if (n > 0 && (uint64_t)n > reg->max_pinned - reg->pinned_blocks)
+		rc = -ENFILE;
+	else
+		reg->pinned_blocks += (uint64_t)n;
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
 /* Locking: im->lock exclusive.  Pins block i of the range, allocating it
  * for a WRITE pin of a hole. */
 static int pin_block(struct daxfs *fs, struct inode_mem *im, struct pin *p, uint64_t i)
@@ -177,9 +199,13 @@ int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_
 		return -ENOENT;
 	if ((rc = check_request(fs, im, req)))
 		return rc;
+	if ((rc = reserve_blocks(&fs->pinreg, (int64_t)nblocks)))
+		return rc;
 	struct pin *p = calloc(1, sizeof(*p) + nblocks * sizeof(uint64_t));
-	if (!p)
+	if (!p) {
+		reserve_blocks(&fs->pinreg, -(int64_t)nblocks);
 		return -ENOMEM;
+	}
 	p->handle = handle;
 	p->ino = ino;
 	p->first = req->offset / DAXFS_BLOCK_SIZE;
@@ -211,6 +237,7 @@ int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_
 	if (rc) {
 		release_pfns(fs, p, i);
 		free(p);
+		reserve_blocks(&fs->pinreg, -(int64_t)nblocks);
 		return rc;
 	}
 	req->pin_id = p->id;
@@ -228,6 +255,7 @@ static size_t take_pins(struct pin_registry *reg, uint64_t handle, uint64_t id, 
 		struct pin *p = reg->pins[i];
 		if (p->handle == handle && (id == 0 || p->id == id)) {
 			(*out)[n++] = p;
+			reg->pinned_blocks -= p->nblocks;
 			reg->pins[i] = reg->pins[--reg->n];
 		} else {
 			i++;

@@ -31,6 +31,9 @@
  *   trunc-storm DIR N SECS
  *                      N truncates waiting on pinned blocks leave room for
  *                      another file's PIN and UNPIN within SECS
+ *   max-pinned FILE CAP  (-o max_pinned=CAP, CAP even) pins hold CAP blocks
+ *                      at most over the mount: ENFILE beyond, on any open
+ *                      file, and room again after an unpin
  *   stats PATH FIELD...  counters of DAXFS_IOC_STATS by name
  */
 #include <errno.h>
@@ -1019,6 +1022,39 @@ static int cmd_trunc_storm(const char *dir, int n, double secs)
 	return failures ? 1 : 0;
 }
 
+/* ---- max-pinned ------------------------------------------------------------------- */
+
+static int cmd_max_pinned(const char *path, unsigned cap)
+{
+	int fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC), other = xopen(path, O_RDWR);
+	uint64_t a, b, c;
+
+	fill(fd, 0, (uint64_t)cap * BS, 'p');
+	expect_errno("PIN of more blocks than max_pinned",
+		     pin_errno(fd, 0, (uint64_t)(cap + 1) * BS, DAXFS_PIN_READ, NULL), ENFILE);
+	expect_errno("PIN of half of max_pinned", pin_errno(fd, 0, cap / 2 * BS, DAXFS_PIN_READ, &a),
+		     0);
+	expect_errno("PIN of the other half through another open file",
+		     pin_errno(other, 0, cap / 2 * BS, DAXFS_PIN_WRITE, &b), 0);
+	expect_errno("one block more", pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL), ENFILE);
+	expect_errno("one block more through the other file",
+		     pin_errno(other, 0, BS, DAXFS_PIN_READ, NULL), ENFILE);
+	expect_errno("UNPIN of the first half", unpin_errno(fd, a), 0);
+	expect_errno("PIN after it", pin_errno(fd, 0, cap / 2 * BS, DAXFS_PIN_READ, &c), 0);
+	close(other); /* drops b */
+	struct daxfs_ioc_stats st;
+	for (int i = 0; i < 100; i++) {
+		get_stats(fd, &st);
+		if (st.pins_active == 1)
+			break;
+		usleep(50000);
+	}
+	expect_errno("PIN once the other file is closed",
+		     pin_errno(fd, 0, cap / 2 * BS, DAXFS_PIN_READ, &a), 0);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
 /* ---- stats ------------------------------------------------------------------------- */
 
 #define FIELD(name)                                           \
@@ -1094,6 +1130,8 @@ int main(int argc, char **argv)
 		return cmd_stable_storm(argv[2], atoi(argv[3]), atof(argv[4]));
 	if (argc >= 5 && !strcmp(argv[1], "trunc-storm"))
 		return cmd_trunc_storm(argv[2], atoi(argv[3]), atof(argv[4]));
+	if (argc >= 4 && !strcmp(argv[1], "max-pinned"))
+		return cmd_max_pinned(argv[2], (unsigned)atoi(argv[3]));
 	if (argc >= 4 && !strcmp(argv[1], "stats"))
 		return cmd_stats(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: daxfs-pin-helper errors|limit|access|rdonly|nomap|stable|"

@@ -37,4 +37,12 @@ check_eq "no illegal pfn transitions" 0 "$(counter "$M" illegal_transitions)"
 check_eq "every block is free again" "$free0" "$(wait_counter "$M" free_blocks "$free0")"
 check "the daemon is alive" pid_alive "$(daemon_pid "$M")"
 umount_fs "$M"
+
+# The mount's limit on pinned blocks, whatever the number of pins.
+M=$T/cap
+mount_fs "$T/p.pool" "$M" -o max_pinned=32
+check_show "pins hold at most max_pinned blocks" "$DAXFS_PIN_HELPER" max-pinned "$M/f" 32
+rm -f "$M/f"
+check_eq "no pins left" 0 "$(wait_counter "$M" pins_active 0)"
+umount_fs "$M"
 finish

@@ -109,7 +109,7 @@ void daxfs_client_close(struct daxfs_client *c);
  * exist (-ENXIO on a hole or past EOF); WRITE allocates holes; STABLE keeps
  * the content unchanged under the pin.  Other errors: -EINVAL (bad
  * arguments), -EFBIG, -EMFILE (DAXFS_PINS_PER_HANDLE on this file), -ENFILE
- * (DAXFS_PINS_PER_MOUNT), -E2BIG (more than DAXFS_PIN_MAX_EXTENTS
+ * (DAXFS_PINS_PER_MOUNT pins, or max_pinned blocks, on the mount), -E2BIG (more than DAXFS_PIN_MAX_EXTENTS
  * extents: pin less), -EBADF (WRITE on a read-only client). */
 int daxfs_client_pin(struct daxfs_client *c, uint64_t offset, uint64_t length, unsigned flags,
 		     struct daxfs_client_pin *pin);
