@@ -4,7 +4,7 @@
 # refused with the documented errno and hold nothing, the per-handle limit
 # gives EMFILE, libdaxfs-client gives real load/store access to a file's
 # blocks, and a process that may not map the pool gets EACCES from
-# daxfs_client_open but can still pin.
+# daxfs_client_map but can still open the file and pin.
 # Afterwards: no pins, no references, no illegal transition, every block
 # free again, and the daemon exits cleanly.
 set -euo pipefail
@@ -27,7 +27,7 @@ cp "$DAXFS_PIN_HELPER" "$T/pin-helper"
 chmod 755 "$T/pin-helper"
 dd if=/dev/urandom of="$M/shared" bs=4096 count=4 status=none
 chmod 666 "$M/shared"
-check_show "without the right to map the pool: EACCES, pins still work" \
+check_show "without the right to map the pool: pins work, mapping gives EACCES" \
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$T/pin-helper" nomap "$M/shared"
 
 rm -f "$M/f" "$M/shared"
