@@ -265,6 +265,17 @@ static size_t take_pins(struct pin_registry *reg, uint64_t handle, uint64_t id, 
 	return n;
 }
 
+/* A WRITE pin let a device store behind the kernel's page cache: drop what
+ * the kernel caches of its range once the device is done. */
+static void drop_pin(struct daxfs *fs, struct pin *p)
+{
+	release_pfns(fs, p, p->nblocks);
+	if ((p->flags & DAXFS_PIN_WRITE) && fs->opts.inval_range)
+		fs->opts.inval_range(fs->opts.inval_ctx, p->ino, p->first * DAXFS_BLOCK_SIZE,
+				     p->nblocks * DAXFS_BLOCK_SIZE);
+	free(p);
+}
+
 int daxfs_unpin(struct daxfs *fs, uint64_t handle, uint64_t pin_id)
 {
 	struct pin **taken;
@@ -275,10 +286,8 @@ int daxfs_unpin(struct daxfs *fs, uint64_t handle, uint64_t pin_id)
 	size_t n = take_pins(&fs->pinreg, handle, pin_id, &taken);
 	if (!taken)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		release_pfns(fs, taken[i], taken[i]->nblocks);
-		free(taken[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		drop_pin(fs, taken[i]);
 	free(taken);
 	return n ? 0 : -EINVAL;
 }
@@ -289,10 +298,8 @@ void daxfs_handle_release(struct daxfs *fs, uint64_t handle)
 
 	rcu_thread_enter();
 	size_t n = take_pins(&fs->pinreg, handle, 0, &taken);
-	for (size_t i = 0; taken && i < n; i++) {
-		release_pfns(fs, taken[i], taken[i]->nblocks);
-		free(taken[i]);
-	}
+	for (size_t i = 0; taken && i < n; i++)
+		drop_pin(fs, taken[i]);
 	free(taken);
 }
 

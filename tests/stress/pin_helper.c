@@ -32,6 +32,9 @@
  *   trunc-storm DIR N SECS
  *                      N truncates waiting on pinned blocks leave room for
  *                      another file's PIN and UNPIN within SECS
+ *   dma-cache FILE     stores through a WRITE pin's mapping show to a reader
+ *                      whose page cache held the old bytes, after the
+ *                      unpin and after a close that drops the pin
  *   max-pinned FILE CAP  (-o max_pinned=CAP, CAP even) pins hold CAP blocks
  *                      at most over the mount: ENFILE beyond, on any open
  *                      file, and room again after an unpin
@@ -1033,6 +1036,82 @@ static int cmd_trunc_storm(const char *dir, int n, double secs)
 	return failures ? 1 : 0;
 }
 
+/* ---- dma-cache ------------------------------------------------------------------- */
+
+/* Reads through fd, page cache and all. */
+static bool cached_shows(int fd, uint64_t len, int byte)
+{
+	char *buf = malloc(len);
+	bool same = buf && pread(fd, buf, len, 0) == (ssize_t)len && all_bytes(buf, len, byte);
+
+	free(buf);
+	return same;
+}
+
+/* Every open drops the file's cached pages (no keep_cache): the device's
+ * client is opened before the reader fills the cache. */
+static void dma_store(struct daxfs_client *c, int byte, bool unpin)
+{
+	struct daxfs_client_pin pin;
+	int rc = daxfs_client_pin(c, 0, 2 * BS, DAXFS_PIN_WRITE | DAXFS_PIN_LONGTERM, &pin);
+
+	if (rc || !pin.extents[0].addr) {
+		errno = rc ? -rc : EACCES;
+		die("WRITE pin");
+	}
+	char buf[2 * BS];
+	memset(buf, byte, sizeof(buf));
+	for (unsigned i = 0; i < pin.nextents; i++)
+		daxfs_client_memcpy_persist(c, pin.extents[i].addr, buf, pin.extents[i].length);
+	if (unpin)
+		expect_errno("unpin", -daxfs_client_unpin(c, pin.id), 0);
+}
+
+static int cmd_dma_cache(const char *path)
+{
+	struct daxfs_client *c;
+	int fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC);
+
+	fill(fd, 0, 2 * BS, 'a');
+	close(fd);
+	for (int round = 0; round < 2; round++) {
+		int rc = daxfs_client_open(path, 0, &c);
+		if (rc) {
+			errno = -rc;
+			die("daxfs_client_open %s", path);
+		}
+		fd = xopen(path, O_RDONLY);
+		if (!cached_shows(fd, 2 * BS, round ? 'n' : 'a'))
+			die("read %s", path);
+		dma_store(c, round ? 'm' : 'n', round == 0);
+		if (round == 0) {
+			if (cached_shows(fd, 2 * BS, 'n'))
+				ok("a reader sees the device's stores once it has unpinned");
+			else
+				fail("a reader sees stale cached bytes after the device's stores "
+				     "and unpin");
+			daxfs_client_close(c);
+			close(fd);
+			continue;
+		}
+		/* The release that drops the pin reaches the daemon after
+		 * close() returns: give it a moment. */
+		daxfs_client_close(c);
+		bool seen = false;
+		for (int i = 0; i < 100 && !seen; i++) {
+			seen = cached_shows(fd, 2 * BS, 'm');
+			if (!seen)
+				usleep(20000);
+		}
+		if (seen)
+			ok("and once a close has dropped the pin");
+		else
+			fail("a reader sees stale cached bytes after a close dropped the WRITE pin");
+		close(fd);
+	}
+	return failures ? 1 : 0;
+}
+
 /* ---- max-pinned ------------------------------------------------------------------- */
 
 static int cmd_max_pinned(const char *path, unsigned cap)
@@ -1141,6 +1220,8 @@ int main(int argc, char **argv)
 		return cmd_stable_storm(argv[2], atoi(argv[3]), atof(argv[4]));
 	if (argc >= 5 && !strcmp(argv[1], "trunc-storm"))
 		return cmd_trunc_storm(argv[2], atoi(argv[3]), atof(argv[4]));
+	if (argc >= 3 && !strcmp(argv[1], "dma-cache"))
+		return cmd_dma_cache(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "max-pinned"))
 		return cmd_max_pinned(argv[2], (unsigned)atoi(argv[3]));
 	if (argc >= 4 && !strcmp(argv[1], "stats"))

@@ -21,6 +21,8 @@ free0=$(counter "$M" free_blocks)
 check_show "bad payloads are refused" "$DAXFS_PIN_HELPER" errors "$M/f"
 check_show "the per-handle pin limit" "$DAXFS_PIN_HELPER" limit "$M/f"
 check_show "direct access through libdaxfs-client" "$DAXFS_PIN_HELPER" access "$M/f"
+check_show "a device's stores reach readers with a page cache" \
+	"$DAXFS_PIN_HELPER" dma-cache "$M/f"
 
 # As nobody, with a copy of the helper that uid 65534 can run.
 cp "$DAXFS_PIN_HELPER" "$T/pin-helper"
