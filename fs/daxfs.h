@@ -46,6 +46,10 @@ struct daxfs_mount_opts {
 	bool stable_writes_wait;
 	/* Never move access times (daxfs_touch_atime does nothing). */
 	bool noatime;
+	/* Most data blocks under pins at once, over all pins of the mount
+	 * (each costs the daemon 8 bytes per pin holding it): a pin beyond
+	 * gets -ENFILE.  0: a quarter of the data blocks, at most 262144. */
+	uint64_t max_pinned_blocks;
 };
 
 struct daxfs_cred {

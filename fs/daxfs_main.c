@@ -7,7 +7,9 @@
  * Also runs as fuse3's mount helper target: "mount -t fuse.daxfs POOL DIR -o
  * OPTS" executes "daxfs POOL DIR -o OPTS".
  */
-#define FUSE_USE_VERSION 34
+/* 3.12: the loop configuration object, which has a thread limit.  The
+ * operations table comes from fuse_adapter.c, built against version 34. */
+#define FUSE_USE_VERSION 312
 
 #include <errno.h>
 #include <limits.h>
@@ -27,9 +29,14 @@
 #include "fuse_adapter.h"
 
 #define DEFAULT_BREAK_TIMEOUT 30u
-/* The 3.2 loop ABI that FUSE_USE_VERSION 34 binds to has no thread limit of
- * its own: libfuse always runs at most this many workers. */
-#define LOOP_MAX_THREADS 10u
+#define DEFAULT_MAX_PINNED 262144u /* PINS_DEFAULT_MAX_BLOCKS of the core */
+/* Workers may sleep for up to break_timeout (removals of pinned blocks,
+ * writes into STABLE-pinned blocks with stable_writes=wait), and the
+ * UNPIN or close that would wake them needs a worker of its own: libfuse's
+ * default of 10 is too few to leave one free.  -o max_threads overrides. */
+#define LOOP_MAX_THREADS 64u
+/* Idle workers kept when the user sets no max_idle_threads. */
+#define LOOP_IDLE_THREADS 10u
 
 struct daxfs_config {
 	char *pool; /* the first non-option argument */
@@ -39,6 +46,8 @@ struct daxfs_config {
 	unsigned break_timeout;
 	bool stable_writes_wait;
 	bool noatime;
+	bool max_threads_set;
+	uint64_t max_pinned;
 };
 
 enum {
@@ -50,6 +59,8 @@ enum {
 	KEY_NOATIME,
 	KEY_ATIME,
 	KEY_RELATIME,
+	KEY_MAX_THREADS,
+	KEY_MAX_PINNED,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -61,6 +72,8 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("noatime", KEY_NOATIME),
 	FUSE_OPT_KEY("relatime", KEY_RELATIME),
 	FUSE_OPT_KEY("atime", KEY_ATIME),
+	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
+	FUSE_OPT_KEY("max_pinned=", KEY_MAX_PINNED),
 	FUSE_OPT_END
 };
 
@@ -76,9 +89,13 @@ static void usage(const char *prog)
 	       "    -o stable_writes=MODE  writes into blocks under a STABLE pin\n"
 	       "                           cow: go to a fresh copy of the block (default)\n"
 	       "                           wait: wait until the pin is dropped\n"
+	       "                           (at most break_timeout, then cow)\n"
+	       "    -o max_pinned=BLOCKS   most blocks under pins at once, over all\n"
+	       "                           pins (default: a quarter of the data\n"
+	       "                           blocks, at most %u); beyond: ENFILE\n"
 	       "    -o noatime             never update access times (default: relatime\n"
 	       "                           rules; relatime or atime restore them)\n\n",
-	       DEFAULT_BREAK_TIMEOUT);
+	       DEFAULT_BREAK_TIMEOUT, DEFAULT_MAX_PINNED);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -113,6 +130,22 @@ static int opt_stable_writes(struct daxfs_config *cfg, const char *val)
 	}
 	fprintf(stderr, "daxfs: stable_writes must be cow or wait, not '%s'\n", val);
 	return -1;
+}
+
+static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(val, &end, 10);
+	if (val[0] < '0' || val[0] > '9' || *end || errno || n == 0) {
+		fprintf(stderr, "daxfs: max_pinned must be a number of blocks from 1, not '%s'\n",
+			val);
+		return -1;
+	}
+	cfg->max_pinned = n;
+	return 0;
 }
 
 static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
@@ -185,6 +218,11 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return opt_break_timeout(cfg, arg + strlen("break_timeout="));
 	case KEY_STABLE_WRITES:
 		return opt_stable_writes(cfg, arg + strlen("stable_writes="));
+	case KEY_MAX_PINNED:
+		return opt_max_pinned(cfg, arg + strlen("max_pinned="));
+	case KEY_MAX_THREADS: /* noted, and left to fuse_parse_cmdline */
+		cfg->max_threads_set = true;
+		return 1;
 	default:
 		return 1;
 	}
@@ -264,27 +302,27 @@ static int start_background(struct daxfs *fs)
 	return rc;
 }
 
-/*
- * FUSE_USE_VERSION 34 binds fuse_session_loop_mt to the 3.2 ABI, which reads
- * the public (v1) struct fuse_loop_config; an object from fuse_loop_cfg_create
- * would be misread by it.  libfuse 3.14 logs an error for the "unset" idle
- * limit (UINT_MAX), so unset becomes the thread limit, which never reaps.
- */
-static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opts)
+/* libfuse 3.14 logs an error for the "unset" idle limit (UINT_MAX). */
+static int run_loop(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
+		    const struct daxfs_config *dc)
 {
-	struct fuse_loop_config cfg = {
-		.clone_fd = opts->clone_fd,
-		.max_idle_threads = opts->max_idle_threads,
-	};
+	struct fuse_loop_config *cfg;
+	int rc;
 
 	if (opts->singlethread)
 		return fuse_session_loop(se);
-	if (cfg.max_idle_threads == UINT_MAX)
-		cfg.max_idle_threads = LOOP_MAX_THREADS;
-	if (opts->max_threads != LOOP_MAX_THREADS)
-		fuse_log(FUSE_LOG_WARNING, "daxfs: max_threads is not supported, using %u\n",
-			 LOOP_MAX_THREADS);
-	return fuse_session_loop_mt(se, &cfg);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)opts->clone_fd);
+	fuse_loop_cfg_set_max_threads(cfg, dc->max_threads_set ? opts->max_threads
+							       : LOOP_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads == UINT_MAX
+						    ? LOOP_IDLE_THREADS
+						    : opts->max_idle_threads);
+	rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
 }
 
 static int unmount_core(struct daxfs *fs)
@@ -367,6 +405,7 @@ int main(int argc, char *argv[])
 		.break_timeout_sec = cfg.break_timeout,
 		.stable_writes_wait = cfg.stable_writes_wait,
 		.noatime = cfg.noatime,
+		.max_pinned_blocks = cfg.max_pinned,
 	};
 	daxfs_fuse_hook(df, &mo);
 	/* In the foreground, before anything is mounted: a bad pool fails here
@@ -413,7 +452,7 @@ int main(int argc, char *argv[])
 	}
 
 	/* A stop by signal returns the signal number: that is a clean stop too. */
-	rc = run_loop(se, &opts);
+	rc = run_loop(se, &opts, &cfg);
 	ret = rc < 0;
 	if (rc < 0)
 		fuse_log(FUSE_LOG_ERR, "daxfs: session ended: %s\n", strerror(-rc));

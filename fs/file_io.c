@@ -252,6 +252,7 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch
 {
 	uint64_t index = pos / DAXFS_BLOCK_SIZE, boff = pos % DAXFS_BLOCK_SIZE;
 	struct pfn_table *t = fs_pfns(fs);
+	bool waited = false;
 	uint64_t blk;
 	int rc;
 
@@ -265,7 +266,7 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch
 				b->nb[b->n++] = (typeof(b->nb[0])){ index, blk, pos };
 			return rc;
 		}
-	} while ((rc = stable_before_change(fs, im, index, &blk)) == -EAGAIN);
+	} while ((rc = stable_before_change(fs, im, index, &blk, &waited)) == -EAGAIN);
 	if (rc) {
 		pfn_put(t, blk - fs->alloc.data_start);
 		return rc;
@@ -438,6 +439,7 @@ static int zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, u
 {
 	struct pfn_table *t = fs_pfns(fs);
 	uint64_t index = off / DAXFS_BLOCK_SIZE, blk;
+	bool waited = false;
 	int rc;
 
 	do {
@@ -446,7 +448,7 @@ static int zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, u
 		rcu_read_unlock();
 		if (!blk)
 			return 0;
-	} while ((rc = stable_before_change(fs, im, index, &blk)) == -EAGAIN);
+	} while ((rc = stable_before_change(fs, im, index, &blk, &waited)) == -EAGAIN);
 	if (rc) {
 		pfn_put(t, blk - fs->alloc.data_start);
 		return rc;

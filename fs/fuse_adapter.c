@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include <fuse_lowlevel.h>
 #include <linux/fs.h>
@@ -35,6 +36,7 @@ _Static_assert(DAXFS_ROOT_INO == FUSE_ROOT_ID, "the root inode numbers must agre
 
 struct inval_req {
 	struct inval_req *next;
+	uint64_t seq; /* the last ask merged into it */
 	uint64_t ino;
 	uint64_t off;
 	uint64_t len; /* 0: to end of file */
@@ -49,6 +51,10 @@ struct inval_queue {
 	bool started; /* the thread exists and must be joined */
 	bool running; /* requests are accepted and sent */
 	bool warned_nomem;
+	/* Ranges asked for, and sent to the kernel, counted: a waiter for
+	 * everything asked so far waits until sent reaches its count. */
+	uint64_t asked, sent;
+	pthread_cond_t sent_cond;
 };
 
 /* Poll handles of open files, by daxfs handle id: a recall wakes the
@@ -225,8 +231,10 @@ static void inval_range(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
 	/* Not running: no session yet, or the kernel's cache is going away. */
 	if (!q->running)
 		goto out;
+	q->asked++;
 	if (q->tail && q->tail->ino == ino) {
 		inval_merge(q->tail, off, len);
+		q->tail->seq = q->asked;
 		goto out;
 	}
 	r = malloc(sizeof(*r));
@@ -237,7 +245,7 @@ static void inval_range(void *ctx, uint64_t ino, uint64_t off, uint64_t len)
 		q->warned_nomem = true;
 		goto out;
 	}
-	*r = (struct inval_req){ .ino = ino, .off = off, .len = len };
+	*r = (struct inval_req){ .ino = ino, .off = off, .len = len, .seq = q->asked };
 	if (q->tail)
 		q->tail->next = r;
 	else
@@ -304,8 +312,29 @@ static void *inval_thread(void *arg)
 		pthread_mutex_unlock(&q->lock);
 
 		inval_send(q->se, r, &warned);
+		pthread_mutex_lock(&q->lock);
+		q->sent = r->seq;
+		pthread_cond_broadcast(&q->sent_cond);
+		pthread_mutex_unlock(&q->lock);
 		free(r);
 	}
+}
+
+/* Waits until what was asked so far has reached the kernel, for at most
+ * a second: a request handler must not wait for a notification that
+ * waits for it (a page locked by a read this daemon has not answered). */
+static void inval_wait_sent(struct inval_queue *q)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 1;
+	pthread_mutex_lock(&q->lock);
+	uint64_t want = q->asked;
+	while (q->running && q->sent < want &&
+	       pthread_cond_timedwait(&q->sent_cond, &q->lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&q->lock);
 }
 
 int daxfs_fuse_inval_start(struct daxfs_fuse *df, struct fuse_session *se)
@@ -346,6 +375,7 @@ void daxfs_fuse_inval_quiesce(struct daxfs_fuse *df)
 	q->running = false;
 	inval_drop_all(q);
 	pthread_cond_broadcast(&q->wake);
+	pthread_cond_broadcast(&q->sent_cond);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -523,8 +553,9 @@ static const struct {
 	{ FUSE_SET_ATTR_CTIME, DAXFS_SET_CTIME },
 };
 
-/* A request that may wait for busy blocks (truncate, punch hole): a FUSE
- * interrupt makes the core stop waiting and defer those blocks instead. */
+/* A request that may wait for busy blocks (truncate, punch hole) or for a
+ * STABLE pin (write): a FUSE interrupt makes the core stop waiting and defer
+ * those blocks, or copy the pinned block, instead. */
 struct interruptible {
 	fuse_req_t req;
 	struct daxfs *fs;
@@ -755,9 +786,13 @@ static void dx_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void dx_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	struct interruptible in;
 	ssize_t n;
 
+	/* With stable_writes=wait a write may sleep on a STABLE pin. */
+	interruptible_begin(&in, req);
 	n = daxfs_write(req_fs(req), ino, buf, size, (uint64_t)off, (fi->flags & O_APPEND) != 0);
+	interruptible_end(&in);
 	if (n < 0) {
 		reply_status(req, n);
 		return;
@@ -999,6 +1034,10 @@ static void pin_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t han
 		break;
 	case DAXFS_IOC_UNPIN:
 		rc = daxfs_unpin(fs, handle, ((struct daxfs_ioc_unpin *)buf)->pin_id);
+		/* A device's stores must show in the page cache once UNPIN
+		 * returns. */
+		if (rc == 0)
+			inval_wait_sent(&((struct daxfs_fuse *)fuse_req_userdata(req))->inval);
 		break;
 	case DAXFS_IOC_LAYOUT:
 		rc = daxfs_layout(fs, ino, buf);
@@ -1313,6 +1352,7 @@ struct daxfs_fuse *daxfs_fuse_new(void)
 		goto err_free;
 	if (pthread_cond_init(&df->inval.wake, NULL))
 		goto err_mutex;
+	pthread_cond_init(&df->inval.sent_cond, NULL);
 	pthread_mutex_init(&df->polls.lock, NULL);
 	return df;
 
@@ -1333,6 +1373,7 @@ void daxfs_fuse_free(struct daxfs_fuse *df)
 	free(df->polls.slots);
 	pthread_mutex_destroy(&df->polls.lock);
 	pthread_cond_destroy(&df->inval.wake);
+	pthread_cond_destroy(&df->inval.sent_cond);
 	pthread_mutex_destroy(&df->inval.lock);
 	free(df);
 }

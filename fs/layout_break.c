@@ -70,6 +70,11 @@ void daxfs_set_cancel_flag(const _Atomic bool *flag)
 	cancel_flag = flag;
 }
 
+const _Atomic bool *daxfs_cancel_flag(void)
+{
+	return cancel_flag;
+}
+
 void daxfs_cancel_wakeup(struct daxfs *fs)
 {
 	pfn_wake_all(&fs->pfns);

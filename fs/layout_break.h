@@ -39,6 +39,10 @@ int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64
  * user.  Never sleeps on the block. */
 void layout_retire(struct daxfs *fs, uint64_t blk);
 
+/* The interrupt flag of the calling thread's request (NULL: none), as
+ * daxfs_set_cancel_flag set it. */
+const _Atomic bool *daxfs_cancel_flag(void);
+
 /* Deferred queue: busy blocks whose remover did not wait for them. */
 int deferred_init(struct daxfs *fs);
 void deferred_destroy(struct daxfs *fs);

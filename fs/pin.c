@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "block_map.h"
 #include "daxfs_ioctl.h"
 #include "file_io.h"
 #include "inode.h"
+#include "layout_break.h"
 #include "super.h"
 
 struct pin {
@@ -19,11 +21,18 @@ struct pin {
 	uint64_t pfns[]; /* what was pinned, whatever the map says later */
 };
 
-void pins_init(struct pin_registry *reg, uint64_t nblocks)
+void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned)
 {
 	memset(reg, 0, sizeof(*reg));
 	pthread_mutex_init(&reg->lock, NULL);
 	reg->nblocks = nblocks;
+	if (!max_pinned) {
+		max_pinned = nblocks / 4 < PINS_DEFAULT_MAX_BLOCKS ? nblocks / 4
+								   : PINS_DEFAULT_MAX_BLOCKS;
+		if (!max_pinned)
+			max_pinned = 1;
+	}
+	reg->max_pinned = max_pinned;
 	atomic_store(&reg->next_handle, 1);
 }
 
@@ -111,6 +120,21 @@ static void add_extent(struct daxfs_extent *ext, uint32_t *n, uint64_t foff, uin
 	(*n)++;
 }
 
+/* Reserves (n > 0) or gives back (n < 0) pinned blocks against the mount's
+ * limit, before anything is allocated for them. */
+static int reserve_blocks(struct pin_registry *reg, int64_t n)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&reg->lock);
+	if (n > 0 && (uint64_t)n > reg->max_pinned - reg->pinned_blocks)
+		rc = -ENFILE;
+	else
+		reg->pinned_blocks += (uint64_t)n;
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
 /* Locking: im->lock exclusive.  Pins block i of the range, allocating it
  * for a WRITE pin of a hole. */
 static int pin_block(struct daxfs *fs, struct inode_mem *im, struct pin *p, uint64_t i)
@@ -175,9 +199,13 @@ int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_
 		return -ENOENT;
 	if ((rc = check_request(fs, im, req)))
 		return rc;
+	if ((rc = reserve_blocks(&fs->pinreg, (int64_t)nblocks)))
+		return rc;
 	struct pin *p = calloc(1, sizeof(*p) + nblocks * sizeof(uint64_t));
-	if (!p)
+	if (!p) {
+		reserve_blocks(&fs->pinreg, -(int64_t)nblocks);
 		return -ENOMEM;
+	}
 	p->handle = handle;
 	p->ino = ino;
 	p->first = req->offset / DAXFS_BLOCK_SIZE;
@@ -213,6 +241,7 @@ int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_
 	if (rc) {
 		release_pfns(fs, p, i);
 		free(p);
+		reserve_blocks(&fs->pinreg, -(int64_t)nblocks);
 		return rc;
 	}
 	req->pin_id = p->id;
@@ -230,6 +259,7 @@ static size_t take_pins(struct pin_registry *reg, uint64_t handle, uint64_t id, 
 		struct pin *p = reg->pins[i];
 		if (p->handle == handle && (id == 0 || p->id == id)) {
 			(*out)[n++] = p;
+			reg->pinned_blocks -= p->nblocks;
 			reg->pins[i] = reg->pins[--reg->n];
 		} else {
 			i++;
@@ -237,6 +267,17 @@ static size_t take_pins(struct pin_registry *reg, uint64_t handle, uint64_t id, 
 	}
 	pthread_mutex_unlock(&reg->lock);
 	return n;
+}
+
+/* A WRITE pin let a device store behind the kernel's page cache: drop what
+ * the kernel caches of its range once the device is done. */
+static void drop_pin(struct daxfs *fs, struct pin *p)
+{
+	release_pfns(fs, p, p->nblocks);
+	if ((p->flags & DAXFS_PIN_WRITE) && fs->opts.inval_range)
+		fs->opts.inval_range(fs->opts.inval_ctx, p->ino, p->first * DAXFS_BLOCK_SIZE,
+				     p->nblocks * DAXFS_BLOCK_SIZE);
+	free(p);
 }
 
 int daxfs_unpin(struct daxfs *fs, uint64_t handle, uint64_t pin_id)
@@ -249,10 +290,8 @@ int daxfs_unpin(struct daxfs *fs, uint64_t handle, uint64_t pin_id)
 	size_t n = take_pins(&fs->pinreg, handle, pin_id, &taken);
 	if (!taken)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		release_pfns(fs, taken[i], taken[i]->nblocks);
-		free(taken[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		drop_pin(fs, taken[i]);
 	free(taken);
 	return n ? 0 : -EINVAL;
 }
@@ -263,10 +302,8 @@ void daxfs_handle_release(struct daxfs *fs, uint64_t handle)
 
 	rcu_thread_enter();
 	size_t n = take_pins(&fs->pinreg, handle, 0, &taken);
-	for (size_t i = 0; taken && i < n; i++) {
-		release_pfns(fs, taken[i], taken[i]->nblocks);
-		free(taken[i]);
-	}
+	for (size_t i = 0; taken && i < n; i++)
+		drop_pin(fs, taken[i]);
 	free(taken);
 }
 
@@ -324,14 +361,32 @@ int daxfs_recalls(struct daxfs *fs, uint64_t handle, struct daxfs_ioc_recalls *r
 	return (int)r->count;
 }
 
-void pins_wait_unstable(struct daxfs *fs, uint64_t pfn)
+int pins_wait_unstable(struct daxfs *fs, uint64_t ino, uint64_t index, uint64_t pfn)
 {
 	struct pfn_waitq *wq = &fs->pfns.wq;
+	const _Atomic bool *cancel = daxfs_cancel_flag();
+	unsigned timeout = fs->opts.break_timeout_sec ? fs->opts.break_timeout_sec : 30;
+	struct timespec deadline;
+	int rc = 0;
 
+	/* The holders must hear about it before anyone waits on them. */
+	pins_recall_range(fs, ino, index, index);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout;
 	pthread_mutex_lock(&wq->lock);
-	while (pins_block_stable(&fs->pinreg, pfn))
-		pthread_cond_wait(&wq->cond, &wq->lock);
+	while (pins_block_stable(&fs->pinreg, pfn)) {
+		if (cancel && atomic_load(cancel)) {
+			rc = -EINTR;
+			break;
+		}
+		if (pthread_cond_timedwait(&wq->cond, &wq->lock, &deadline) == ETIMEDOUT &&
+		    pins_block_stable(&fs->pinreg, pfn)) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&wq->lock);
+	return rc;
 }
 
 int daxfs_layout(struct daxfs *fs, uint64_t ino, struct daxfs_ioc_layout *l)

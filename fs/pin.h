@@ -26,13 +26,18 @@ struct pin_registry {
 	/* Per data block count of STABLE pins, allocated on first use. */
 	_Atomic(uint8_t *) stable;
 	uint64_t nblocks;
+	/* Blocks held by registered pins (and by pins being built), and the
+	 * mount's limit on them; under lock. */
+	uint64_t pinned_blocks, max_pinned;
 	_Atomic uint64_t recalls, bounces;
 };
 
 struct daxfs;
 struct inode_mem;
 
-void pins_init(struct pin_registry *reg, uint64_t nblocks);
+/* max_pinned: the limit on pinned blocks, 0 for the default. */
+void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned);
+#define PINS_DEFAULT_MAX_BLOCKS 262144u
 void pins_destroy(struct daxfs *fs);
 size_t pins_active(struct pin_registry *reg);
 
@@ -50,7 +55,9 @@ static inline bool pins_block_stable(struct pin_registry *reg, uint64_t pfn)
 	return s && __atomic_load_n(&s[pfn], __ATOMIC_ACQUIRE);
 }
 
-/* Sleeps until the pfn has no STABLE pin. */
-void pins_wait_unstable(struct daxfs *fs, uint64_t pfn);
+/* Recalls the STABLE pins on file block index of ino (pfn), then sleeps
+ * until the pfn has none.  Returns 0 once it has none, -ETIMEDOUT after
+ * break_timeout, -EINTR when the request was interrupted. */
+int pins_wait_unstable(struct daxfs *fs, uint64_t ino, uint64_t index, uint64_t pfn);
 
 #endif

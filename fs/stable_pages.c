@@ -32,7 +32,8 @@ static int bounce(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64
 	return 0;
 }
 
-int stable_before_change(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *blk)
+int stable_before_change(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *blk,
+			 bool *waited)
 {
 	struct pfn_table *t = fs_pfns(fs);
 	uint64_t pfn = *blk - fs->alloc.data_start;
@@ -40,11 +41,16 @@ int stable_before_change(struct daxfs *fs, struct inode_mem *im, uint64_t index,
 	if (pfn_word_pins(atomic_load(&t->entries[pfn].word)) == 0 ||
 	    !pins_block_stable(&fs->pinreg, pfn))
 		return 0;
-	if (!fs->opts.stable_writes_wait)
+	/* Waiting is bounded: once it timed out or was interrupted, the
+	 * change goes copy-on-write, as in the default mode, so that a holder
+	 * that never unpins cannot hold the request (and the worker thread
+	 * serving it) forever. */
+	if (!fs->opts.stable_writes_wait || *waited)
 		return bounce(fs, im, index, blk);
 	pfn_put(t, pfn);
 	pthread_rwlock_unlock(&im->lock);
-	pins_wait_unstable(fs, pfn);
+	if (pins_wait_unstable(fs, im->ino, index, pfn))
+		*waited = true;
 	pthread_rwlock_wrlock(&im->lock);
 	return -EAGAIN;
 }

@@ -10,14 +10,34 @@
  *   access FILE        direct loads and stores through libdaxfs-client
  *   rdonly FILE        (8 blocks of data, then a hole) a file opened read-only
  *                      cannot get WRITE pins
- *   nomap FILE         (as a user who may not map the pool) open fails with
- *                      EACCES; with DAXFS_CLIENT_NOMAP, pins still work
+ *   nomap FILE         (as a user who may not map the pool) open and pins
+ *                      work, only daxfs_client_map fails with EACCES; the
+ *                      same with DAXFS_CLIENT_NOMAP
  *   hold FILE OFF LEN read|write|stable
  *                      pins and holds until SIGTERM; prints "pinned ID" and
  *                      "recalled ID" when the pin is recalled; closes the
  *                      file on SIGTERM and prints "closed"
  *   stable FILE        a write into a STABLE-pinned range goes copy-on-write
  *   stable-wait FILE   with -o stable_writes=wait, it waits for the unpin
+ *   stable-mmap FILE   a store through a shared mapping of the file into a
+ *                      STABLE-pinned range goes copy-on-write at writeback
+ *   stable-truncate FILE SECS
+ *                      a truncate into a STABLE-pinned range recalls the pin
+ *                      (POLLPRI, RECALLS) and completes within SECS; the
+ *                      pinned blocks do not change
+ *   stable-storm DIR N SECS
+ *                      N writers into N STABLE-pinned files (stable_writes=
+ *                      wait): the holders can still unpin, and every write
+ *                      completes within SECS, recalled pins intact
+ *   trunc-storm DIR N SECS
+ *                      N truncates waiting on pinned blocks leave room for
+ *                      another file's PIN and UNPIN within SECS
+ *   dma-cache FILE     stores through a WRITE pin's mapping show to a reader
+ *                      whose page cache held the old bytes, after the
+ *                      unpin and after a close that drops the pin
+ *   max-pinned FILE CAP  (-o max_pinned=CAP, CAP even) pins hold CAP blocks
+ *                      at most over the mount: ENFILE beyond, on any open
+ *                      file, and room again after an unpin
  *   stats PATH FIELD...  counters of DAXFS_IOC_STATS by name
  */
 #include <errno.h>
@@ -31,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -452,6 +473,8 @@ static int cmd_access(const char *path)
 		fail("daxfs_client_open %s: %s", path, strerror(-rc));
 		return 1;
 	}
+	void *base = NULL;
+	expect_errno("daxfs_client_map", -daxfs_client_map(c, &base), 0);
 	daxfs_client_info(c, &info);
 	if (info.mapped && info.pool_base && info.block_size == BS && info.pool_size)
 		ok("the pool %s is mapped (%llu bytes, %s)", info.pool_path,
@@ -490,33 +513,41 @@ static int cmd_rdonly(const char *path)
 	return failures ? 1 : 0;
 }
 
-static int cmd_nomap(const char *path)
+static void nomap_client(const char *path, unsigned flags, int map_err)
 {
-	struct daxfs_client *c;
+	const char *how = flags ? "with DAXFS_CLIENT_NOMAP" : "without the right to map the pool";
+	struct daxfs_client_info info;
 	struct daxfs_client_pin pin;
+	struct daxfs_client *c;
+	void *base = NULL;
 
-	int rc = daxfs_client_open(path, 0, &c);
-	if (rc == -EACCES) {
-		ok("daxfs_client_open without the right to map the pool: EACCES");
-	} else {
-		fail("daxfs_client_open without the right to map the pool: %s",
-		     rc ? strerror(-rc) : "succeeded");
-		if (!rc)
-			daxfs_client_close(c);
-	}
-	rc = daxfs_client_open(path, DAXFS_CLIENT_NOMAP, &c);
+	int rc = daxfs_client_open(path, flags, &c);
 	if (rc) {
-		fail("daxfs_client_open with DAXFS_CLIENT_NOMAP: %s", strerror(-rc));
-		return 1;
+		fail("daxfs_client_open %s: %s", how, strerror(-rc));
+		return;
 	}
+	ok("daxfs_client_open %s succeeds", how);
+	expect_errno("daxfs_client_map", -daxfs_client_map(c, &base), map_err);
+	daxfs_client_info(c, &info);
+	if (!info.mapped && !info.pool_base && info.pool_size)
+		ok("the info says the pool (%llu bytes) is not mapped",
+		   (unsigned long long)info.pool_size);
+	else
+		fail("info: mapped %d, base %p", info.mapped, info.pool_base);
 	rc = daxfs_client_pin(c, 0, 2 * BS, DAXFS_PIN_READ, &pin);
 	if (!rc && pin.nextents && !pin.extents[0].addr && pin.extents[0].pool_offset)
 		ok("the pin works, with pool offsets and no addresses");
 	else
-		fail("pin with DAXFS_CLIENT_NOMAP: %s", rc ? strerror(-rc) : "addresses given");
+		fail("pin %s: %s", how, rc ? strerror(-rc) : "addresses given");
 	if (!rc)
 		expect_errno("unpin", -daxfs_client_unpin(c, pin.id), 0);
 	daxfs_client_close(c);
+}
+
+static int cmd_nomap(const char *path)
+{
+	nomap_client(path, 0, EACCES);
+	nomap_client(path, DAXFS_CLIENT_NOMAP, ENOTSUP);
 	return failures ? 1 : 0;
 }
 
@@ -713,6 +744,407 @@ static int cmd_stable_wait(const char *path)
 	return failures ? 1 : 0;
 }
 
+/* ---- stable-mmap, stable-truncate ------------------------------------------------ */
+
+static void stable_done(struct stable_ctx *s, const char *why)
+{
+	struct daxfs_ioc_stats after;
+
+	get_stats(s->fd, &after);
+	if (after.bounces > s->before.bounces)
+		ok("%s bounced (bounces %llu -> %llu)", why, (unsigned long long)s->before.bounces,
+		   (unsigned long long)after.bounces);
+	else
+		fail("%s: bounces stayed at %llu", why, (unsigned long long)after.bounces);
+	expect_errno("unpin", -daxfs_client_unpin(s->c, s->pin.id), 0);
+	daxfs_client_close(s->c);
+	close(s->fd);
+}
+
+static int cmd_stable_mmap(const char *path)
+{
+	struct stable_ctx s;
+
+	stable_setup(&s, path);
+	char *m = mmap(NULL, 4 * BS, PROT_READ | PROT_WRITE, MAP_SHARED, s.fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap %s", path);
+	memset(m + BS, 'c', BS);
+	if (msync(m, 4 * BS, MS_SYNC))
+		die("msync");
+	ok("a store through mmap into the STABLE-pinned range was written back");
+	stable_check_sum(&s, "after the mmap store");
+	if (file_shows(path, BS, BS, 'c') && file_shows(path, 0, BS, 'a') &&
+	    file_shows(path, 2 * BS, 2 * BS, 'a'))
+		ok("the file shows the stored bytes");
+	else
+		fail("the file does not show the mmap store");
+	munmap(m, 4 * BS);
+	stable_done(&s, "the mmap store");
+	return failures ? 1 : 0;
+}
+
+struct truncater {
+	int fd;
+	off_t size;
+	atomic_bool done;
+	int err;
+	double t;
+};
+
+static void *truncate_thread(void *arg)
+{
+	struct truncater *t = arg;
+	double t0 = now_s();
+
+	t->err = ftruncate(t->fd, t->size) ? errno : 0;
+	t->t = now_s() - t0;
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+/* Waits up to secs for *flag; false on timeout. */
+static bool wait_flag(atomic_bool *flag, double secs)
+{
+	double end = now_s() + secs;
+
+	while (!atomic_load(flag) && now_s() < end)
+		usleep(10000);
+	return atomic_load(flag);
+}
+
+static int cmd_stable_truncate(const char *path, double secs)
+{
+	struct stable_ctx s;
+	struct truncater t = {.size = BS + BS / 2};
+	uint64_t ids[DAXFS_RECALLS_MAX];
+	pthread_t th;
+
+	stable_setup(&s, path);
+	t.fd = xopen(path, O_RDWR);
+	if (pthread_create(&th, NULL, truncate_thread, &t))
+		die("pthread_create");
+	if (daxfs_client_wait_recall(s.c, (int)(secs * 1000)) == 1)
+		ok("the holder sees POLLPRI");
+	else
+		fail("no POLLPRI within %.0f s of the truncate", secs);
+	int n = daxfs_client_recalls(s.c, ids, DAXFS_RECALLS_MAX);
+	if (n == 1 && ids[0] == s.pin.id)
+		ok("RECALLS lists the STABLE pin");
+	else
+		fail("RECALLS gives %d pins", n);
+	if (!wait_flag(&t.done, secs)) {
+		fail("the truncate did not complete within %.0f s", secs);
+		exit(1); /* its request may never come back: do not join */
+	}
+	pthread_join(th, NULL);
+	expect_errno("the truncate", t.err, 0);
+	ok("the truncate completed in %.3f s while the pin was held", t.t);
+	stable_check_sum(&s, "after the truncate");
+	struct stat st;
+	if (fstat(t.fd, &st) == 0 && st.st_size == t.size && file_shows(path, 0, BS, 'a'))
+		ok("the file is %lld bytes and keeps its first block", (long long)st.st_size);
+	else
+		fail("the file after the truncate is wrong");
+	close(t.fd);
+	stable_done(&s, "the zeroing of the partial block");
+	return failures ? 1 : 0;
+}
+
+/* ---- stable-storm, trunc-storm ------------------------------------------------------ */
+
+struct storm_file {
+	char path[4096];
+	struct daxfs_client *c;
+	struct daxfs_client_pin pin;
+	uint64_t sum;
+	struct writer w;
+	struct truncater t;
+	pthread_t th;
+};
+
+static struct storm_file *storm_setup(const char *dir, int n, unsigned flags)
+{
+	struct storm_file *f = calloc((size_t)n, sizeof(*f));
+
+	if (!f)
+		die("calloc");
+	for (int i = 0; i < n; i++) {
+		snprintf(f[i].path, sizeof(f[i].path), "%s/storm%d", dir, i);
+		int fd = xopen(f[i].path, O_RDWR | O_CREAT | O_TRUNC);
+		fill(fd, 0, 4 * BS, 'a');
+		close(fd);
+		int rc = daxfs_client_open(f[i].path, 0, &f[i].c);
+		if (!rc)
+			rc = daxfs_client_pin(f[i].c, 0, 4 * BS, flags, &f[i].pin);
+		if (rc) {
+			errno = -rc;
+			die("pin %s", f[i].path);
+		}
+		f[i].sum = range_sum(&f[i].pin);
+	}
+	return f;
+}
+
+struct unpinner {
+	struct storm_file *f;
+	int n;
+	atomic_bool done;
+	int err;
+};
+
+static void *unpin_half(void *arg)
+{
+	struct unpinner *u = arg;
+
+	for (int i = 0; i < u->n; i += 2) {
+		int rc = daxfs_client_unpin(u->f[i].c, u->f[i].pin.id);
+		if (rc && !u->err)
+			u->err = -rc;
+	}
+	atomic_store(&u->done, true);
+	return NULL;
+}
+
+static int cmd_stable_storm(const char *dir, int n, double secs)
+{
+	struct storm_file *f =
+		storm_setup(dir, n, DAXFS_PIN_READ | DAXFS_PIN_LONGTERM | DAXFS_PIN_STABLE);
+	struct unpinner u = {.f = f, .n = n};
+	pthread_t uth;
+
+	for (int i = 0; i < n; i++) {
+		f[i].w.fd = xopen(f[i].path, O_RDWR);
+		if (pthread_create(&f[i].th, NULL, write_b, &f[i].w))
+			die("pthread_create");
+	}
+	usleep(500000);
+	/* Every writer sleeps on a STABLE pin now: the holders must still get
+	 * their UNPINs through. */
+	if (pthread_create(&uth, NULL, unpin_half, &u))
+		die("pthread_create");
+	if (!wait_flag(&u.done, secs)) {
+		fail("%d writers on STABLE pins starve the holders' UNPIN for %.0f s", n, secs);
+		exit(1);
+	}
+	pthread_join(uth, NULL);
+	expect_errno("UNPIN of every other file while the writers wait", u.err, 0);
+	for (int i = 0; i < n; i++)
+		if (!wait_flag(&f[i].w.done, secs)) {
+			fail("the write into %s did not complete within %.0f s", f[i].path, secs);
+			exit(1);
+		}
+	ok("all %d writes completed", n);
+	unsigned recalled = 0, intact = 0, shown = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(f[i].th, NULL);
+		shown += file_shows(f[i].path, 0, BS, 'b');
+		if (i % 2 == 0)
+			continue;
+		uint64_t ids[DAXFS_RECALLS_MAX];
+		recalled += daxfs_client_recalls(f[i].c, ids, DAXFS_RECALLS_MAX) == 1 &&
+			    ids[0] == f[i].pin.id;
+		intact += range_sum(&f[i].pin) == f[i].sum;
+	}
+	if (recalled == (unsigned)n / 2)
+		ok("the %u pins still held were recalled", recalled);
+	else
+		fail("only %u of %d held pins were recalled", recalled, n / 2);
+	if (intact == (unsigned)n / 2)
+		ok("the pinned blocks of the %u held pins did not change", intact);
+	else
+		fail("only %u of %d held pins kept their blocks' content", intact, n / 2);
+	if (shown == (unsigned)n)
+		ok("every file shows its write");
+	else
+		fail("only %u of %d files show their write", shown, n);
+	for (int i = 0; i < n; i++) {
+		daxfs_client_close(f[i].c);
+		close(f[i].w.fd);
+	}
+	free(f);
+	return failures ? 1 : 0;
+}
+
+struct pinner {
+	const char *path;
+	atomic_bool done;
+	int pin_err, unpin_err;
+};
+
+static void *pin_unpin(void *arg)
+{
+	struct pinner *p = arg;
+	int fd = xopen(p->path, O_RDWR);
+	uint64_t id = 0;
+
+	p->pin_err = pin_errno(fd, 0, BS, DAXFS_PIN_READ, &id);
+	if (!p->pin_err)
+		p->unpin_err = unpin_errno(fd, id);
+	close(fd);
+	atomic_store(&p->done, true);
+	return NULL;
+}
+
+static int cmd_trunc_storm(const char *dir, int n, double secs)
+{
+	struct storm_file *f = storm_setup(dir, n, DAXFS_PIN_READ | DAXFS_PIN_LONGTERM);
+	char other[4096];
+	pthread_t th;
+
+	snprintf(other, sizeof(other), "%s/storm-other", dir);
+	int fd = xopen(other, O_RDWR | O_CREAT | O_TRUNC);
+	fill(fd, 0, BS, 'o');
+	close(fd);
+	for (int i = 0; i < n; i++) {
+		f[i].t.fd = xopen(f[i].path, O_RDWR);
+		if (pthread_create(&f[i].th, NULL, truncate_thread, &f[i].t))
+			die("pthread_create");
+	}
+	usleep(500000);
+	struct pinner p = {.path = other};
+	if (pthread_create(&th, NULL, pin_unpin, &p))
+		die("pthread_create");
+	if (!wait_flag(&p.done, secs)) {
+		fail("%d truncates waiting on pins starve a PIN and UNPIN for %.0f s", n, secs);
+		exit(1);
+	}
+	pthread_join(th, NULL);
+	expect_errno("PIN of another file while the truncates wait", p.pin_err, 0);
+	expect_errno("its UNPIN", p.unpin_err, 0);
+	unsigned waiting = 0;
+	for (int i = 0; i < n; i++)
+		waiting += !atomic_load(&f[i].t.done);
+	if (waiting == (unsigned)n)
+		ok("all %d truncates were still waiting on their pins", n);
+	else
+		fail("only %u of %d truncates were waiting on their pins", waiting, n);
+	for (int i = 0; i < n; i++)
+		daxfs_client_close(f[i].c); /* the pins go, the truncates end */
+	for (int i = 0; i < n; i++) {
+		if (!wait_flag(&f[i].t.done, secs)) {
+			fail("a truncate did not end within %.0f s of its unpin", secs);
+			exit(1);
+		}
+		pthread_join(f[i].th, NULL);
+		if (f[i].t.err)
+			fail("truncate of %s: %s", f[i].path, strerror(f[i].t.err));
+		close(f[i].t.fd);
+	}
+	ok("every truncate completed once its pin was dropped");
+	free(f);
+	return failures ? 1 : 0;
+}
+
+/* ---- dma-cache ------------------------------------------------------------------- */
+
+/* Reads through fd, page cache and all. */
+static bool cached_shows(int fd, uint64_t len, int byte)
+{
+	char *buf = malloc(len);
+	bool same = buf && pread(fd, buf, len, 0) == (ssize_t)len && all_bytes(buf, len, byte);
+
+	free(buf);
+	return same;
+}
+
+/* Every open drops the file's cached pages (no keep_cache): the device's
+ * client is opened before the reader fills the cache. */
+static void dma_store(struct daxfs_client *c, int byte, bool unpin)
+{
+	struct daxfs_client_pin pin;
+	int rc = daxfs_client_pin(c, 0, 2 * BS, DAXFS_PIN_WRITE | DAXFS_PIN_LONGTERM, &pin);
+
+	if (rc || !pin.extents[0].addr) {
+		errno = rc ? -rc : EACCES;
+		die("WRITE pin");
+	}
+	char buf[2 * BS];
+	memset(buf, byte, sizeof(buf));
+	for (unsigned i = 0; i < pin.nextents; i++)
+		daxfs_client_memcpy_persist(c, pin.extents[i].addr, buf, pin.extents[i].length);
+	if (unpin)
+		expect_errno("unpin", -daxfs_client_unpin(c, pin.id), 0);
+}
+
+static int cmd_dma_cache(const char *path)
+{
+	struct daxfs_client *c;
+	int fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC);
+
+	fill(fd, 0, 2 * BS, 'a');
+	close(fd);
+	for (int round = 0; round < 2; round++) {
+		int rc = daxfs_client_open(path, 0, &c);
+		if (rc) {
+			errno = -rc;
+			die("daxfs_client_open %s", path);
+		}
+		fd = xopen(path, O_RDONLY);
+		if (!cached_shows(fd, 2 * BS, round ? 'n' : 'a'))
+			die("read %s", path);
+		dma_store(c, round ? 'm' : 'n', round == 0);
+		if (round == 0) {
+			if (cached_shows(fd, 2 * BS, 'n'))
+				ok("a reader sees the device's stores once it has unpinned");
+			else
+				fail("a reader sees stale cached bytes after the device's stores "
+				     "and unpin");
+			daxfs_client_close(c);
+			close(fd);
+			continue;
+		}
+		/* The release that drops the pin reaches the daemon after
+		 * close() returns: give it a moment. */
+		daxfs_client_close(c);
+		bool seen = false;
+		for (int i = 0; i < 100 && !seen; i++) {
+			seen = cached_shows(fd, 2 * BS, 'm');
+			if (!seen)
+				usleep(20000);
+		}
+		if (seen)
+			ok("and once a close has dropped the pin");
+		else
+			fail("a reader sees stale cached bytes after a close dropped the WRITE pin");
+		close(fd);
+	}
+	return failures ? 1 : 0;
+}
+
+/* ---- max-pinned ------------------------------------------------------------------- */
+
+static int cmd_max_pinned(const char *path, unsigned cap)
+{
+	int fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC), other = xopen(path, O_RDWR);
+	uint64_t a, b, c;
+
+	fill(fd, 0, (uint64_t)cap * BS, 'p');
+	expect_errno("PIN of more blocks than max_pinned",
+		     pin_errno(fd, 0, (uint64_t)(cap + 1) * BS, DAXFS_PIN_READ, NULL), ENFILE);
+	expect_errno("PIN of half of max_pinned", pin_errno(fd, 0, cap / 2 * BS, DAXFS_PIN_READ, &a),
+		     0);
+	expect_errno("PIN of the other half through another open file",
+		     pin_errno(other, 0, cap / 2 * BS, DAXFS_PIN_WRITE, &b), 0);
+	expect_errno("one block more", pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL), ENFILE);
+	expect_errno("one block more through the other file",
+		     pin_errno(other, 0, BS, DAXFS_PIN_READ, NULL), ENFILE);
+	expect_errno("UNPIN of the first half", unpin_errno(fd, a), 0);
+	expect_errno("PIN after it", pin_errno(fd, 0, cap / 2 * BS, DAXFS_PIN_READ, &c), 0);
+	close(other); /* drops b */
+	struct daxfs_ioc_stats st;
+	for (int i = 0; i < 100; i++) {
+		get_stats(fd, &st);
+		if (st.pins_active == 1)
+			break;
+		usleep(50000);
+	}
+	expect_errno("PIN once the other file is closed",
+		     pin_errno(fd, 0, cap / 2 * BS, DAXFS_PIN_READ, &a), 0);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
 /* ---- stats ------------------------------------------------------------------------- */
 
 #define FIELD(name)                                           \
@@ -780,6 +1212,18 @@ int main(int argc, char **argv)
 		return cmd_stable(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "stable-wait"))
 		return cmd_stable_wait(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "stable-mmap"))
+		return cmd_stable_mmap(argv[2]);
+	if (argc >= 4 && !strcmp(argv[1], "stable-truncate"))
+		return cmd_stable_truncate(argv[2], atof(argv[3]));
+	if (argc >= 5 && !strcmp(argv[1], "stable-storm"))
+		return cmd_stable_storm(argv[2], atoi(argv[3]), atof(argv[4]));
+	if (argc >= 5 && !strcmp(argv[1], "trunc-storm"))
+		return cmd_trunc_storm(argv[2], atoi(argv[3]), atof(argv[4]));
+	if (argc >= 3 && !strcmp(argv[1], "dma-cache"))
+		return cmd_dma_cache(argv[2]);
+	if (argc >= 4 && !strcmp(argv[1], "max-pinned"))
+		return cmd_max_pinned(argv[2], (unsigned)atoi(argv[3]));
 	if (argc >= 4 && !strcmp(argv[1], "stats"))
 		return cmd_stats(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: daxfs-pin-helper errors|limit|access|rdonly|nomap|stable|"

@@ -32,7 +32,8 @@ struct pool_map {
 struct daxfs_client {
 	int fd;
 	unsigned flags;
-	struct pool_map *map; /* NULL with DAXFS_CLIENT_NOMAP */
+	struct pool_map *map; /* NULL when not mapped */
+	int map_err; /* why not: what mapping the pool gave */
 	struct daxfs_ioc_poolinfo pool;
 };
 
@@ -153,14 +154,26 @@ int daxfs_client_open(const char *path, unsigned flags, struct daxfs_client **ou
 	rc = ioctl_rc(c->fd, DAXFS_IOC_POOLINFO, &c->pool);
 	if (rc == -ENOSYS)
 		rc = -ENOTTY; /* FUSE filesystems without ioctls */
-	if (!rc && !(flags & DAXFS_CLIENT_NOMAP))
-		rc = pool_map_get(&c->pool, !(flags & DAXFS_CLIENT_RDONLY), &c->map);
 	if (rc) {
 		close(c->fd);
 		free(c);
 		return rc;
 	}
+	/* A process that may not map the pool can still pin: only the
+	 * pointers are missing, and daxfs_client_map says why. */
+	if (flags & DAXFS_CLIENT_NOMAP)
+		c->map_err = -ENOTSUP;
+	else
+		c->map_err = pool_map_get(&c->pool, !(flags & DAXFS_CLIENT_RDONLY), &c->map);
 	*out = c;
+	return 0;
+}
+
+int daxfs_client_map(const struct daxfs_client *c, void **base)
+{
+	if (!c->map)
+		return c->map_err;
+	*base = c->map->base;
 	return 0;
 }
 

@@ -39,8 +39,9 @@
  * so the pool is typically root-owned with mode 0600 (or 0660 to a group
  * trusted with all of its data).  A process without that trust can still
  * pin (keeping blocks in place for something else, e.g. a device driver
- * given the extents), but daxfs_client_open() fails with -EACCES unless it
- * asks for DAXFS_CLIENT_NOMAP, and then every extent's addr is NULL.
+ * given the extents): daxfs_client_open() still succeeds, pins and layouts
+ * work with pool offsets, every extent's addr is NULL, and
+ * daxfs_client_map() fails with -EACCES.
  *
  * Pins belong to the open file: daxfs_client_close(), or the death of the
  * process, drops them all.  Persistence: stores through the mapping are in
@@ -69,13 +70,13 @@ struct daxfs_client;
 /* Open flags. */
 #define DAXFS_CLIENT_RDONLY \
 	0x1u			/* open the file read-only, map the pool read-only; no WRITE pins */
-#define DAXFS_CLIENT_NOMAP 0x2u /* pins and layouts only: never map the pool */
+#define DAXFS_CLIENT_NOMAP 0x2u /* pins and layouts only: do not even try to map the pool */
 
 struct daxfs_client_extent {
 	uint64_t file_offset;
 	uint64_t pool_offset;
 	uint64_t length;
-	void *addr; /* the data in the mapped pool; NULL with DAXFS_CLIENT_NOMAP */
+	void *addr; /* the data in the mapped pool; NULL when it is not mapped */
 };
 
 struct daxfs_client_pin {
@@ -97,9 +98,14 @@ struct daxfs_client_info {
 
 /* Opens path (a regular file on a daxfs mount) and, unless
  * DAXFS_CLIENT_NOMAP, maps its pool.  -ENOTTY: not on daxfs; -EACCES (or
- * -EPERM): the file, or the pool file, may not be opened by this process;
- * -ESTALE: the pool file at the reported path is not the mounted pool. */
+ * -EPERM): the file may not be opened by this process.  Failing to map the
+ * pool does not fail the open: see daxfs_client_map. */
 int daxfs_client_open(const char *path, unsigned flags, struct daxfs_client **out);
+/* The base of the pool mapping: 0, or why there is none: -EACCES (or
+ * -EPERM) when this process may not open the pool file, -ESTALE when the
+ * pool file at the reported path is not the mounted pool, -ENOTSUP with
+ * DAXFS_CLIENT_NOMAP.  Without a mapping, extents have no addr. */
+int daxfs_client_map(const struct daxfs_client *c, void **base);
 /* Closes the file, which drops every pin it holds, and unmaps the pool
  * when this was its last client. */
 void daxfs_client_close(struct daxfs_client *c);
@@ -109,7 +115,7 @@ void daxfs_client_close(struct daxfs_client *c);
  * exist (-ENXIO on a hole or past EOF); WRITE allocates holes; STABLE keeps
  * the content unchanged under the pin.  Other errors: -EINVAL (bad
  * arguments), -EFBIG, -EMFILE (DAXFS_PINS_PER_HANDLE on this file), -ENFILE
- * (DAXFS_PINS_PER_MOUNT), -E2BIG (more than DAXFS_PIN_MAX_EXTENTS
+ * (DAXFS_PINS_PER_MOUNT pins, or max_pinned blocks, on the mount), -E2BIG (more than DAXFS_PIN_MAX_EXTENTS
  * extents: pin less), -EBADF (WRITE on a read-only client). */
 int daxfs_client_pin(struct daxfs_client *c, uint64_t offset, uint64_t length, unsigned flags,
 		     struct daxfs_client_pin *pin);

@@ -94,13 +94,18 @@ static int mount_prepare(struct stress *s)
 	close(fd);
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof(path), "%s/%s", m->work, ANCHOR_NAME);
-	if ((rc = daxfs_client_open(path, 0, &m->anchor))) {
+	struct daxfs_client *c;
+	void *base;
+	if (!(rc = daxfs_client_open(path, 0, &c)) && (rc = daxfs_client_map(c, &base)))
+		daxfs_client_close(c);
+	if (rc) {
 		stress_error("%s: cannot map the pool: %s%s", path, strerror(-rc),
 			     rc == -EACCES || rc == -EPERM
 				 ? " (direct access needs the right to map the pool file)"
 				 : "");
 		return rc;
 	}
+	m->anchor = c;
 	return 0;
 }
 
@@ -225,9 +230,15 @@ static int mount_handle_open(struct stress *s, struct slot *sl, struct dev_handl
 	struct daxfs_client *c;
 
 	snprintf(path, sizeof(path), "%s/%s", mb(s)->work, sl->name);
+	void *base;
 	int rc = daxfs_client_open(path, 0, &c);
 	if (rc)
 		return rc;
+	/* The device stores through the mapping: no use without it. */
+	if ((rc = daxfs_client_map(c, &base))) {
+		daxfs_client_close(c);
+		return rc;
+	}
 	h->client = c;
 	h->fd = daxfs_client_fd(c);
 	return 0;
