@@ -51,6 +51,7 @@ struct daxfs_mount_opts {
 	 * gets -ENFILE.  0: a quarter of the data blocks, at most 262144. */
 	uint64_t max_pinned_blocks;
 };
+#define DAXFS_DEFAULT_MAX_PINNED 262144u /* the cap on that default */
 
 struct daxfs_cred {
 	uid_t uid;

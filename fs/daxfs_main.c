@@ -29,7 +29,6 @@
 #include "fuse_adapter.h"
 
 #define DEFAULT_BREAK_TIMEOUT 30u
-#define DEFAULT_MAX_PINNED 262144u /* PINS_DEFAULT_MAX_BLOCKS of the core */
 /* Workers may sleep for up to break_timeout (removals of pinned blocks,
  * writes into STABLE-pinned blocks with stable_writes=wait), and the
  * UNPIN or close that would wake them needs a worker of its own: libfuse's
@@ -95,7 +94,7 @@ static void usage(const char *prog)
 	       "                           blocks, at most %u); beyond: ENFILE\n"
 	       "    -o noatime             never update access times (default: relatime\n"
 	       "                           rules; relatime or atime restore them)\n\n",
-	       DEFAULT_BREAK_TIMEOUT, DEFAULT_MAX_PINNED);
+	       DEFAULT_BREAK_TIMEOUT, DAXFS_DEFAULT_MAX_PINNED);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }

@@ -27,8 +27,8 @@ void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned)
 	pthread_mutex_init(&reg->lock, NULL);
 	reg->nblocks = nblocks;
 	if (!max_pinned) {
-		max_pinned = nblocks / 4 < PINS_DEFAULT_MAX_BLOCKS ? nblocks / 4
-								   : PINS_DEFAULT_MAX_BLOCKS;
+		max_pinned = nblocks / 4 < DAXFS_DEFAULT_MAX_PINNED ? nblocks / 4
+								    : DAXFS_DEFAULT_MAX_PINNED;
 		if (!max_pinned)
 			max_pinned = 1;
 	}

@@ -37,7 +37,6 @@ struct inode_mem;
 
 /* max_pinned: the limit on pinned blocks, 0 for the default. */
 void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned);
-#define PINS_DEFAULT_MAX_BLOCKS 262144u
 void pins_destroy(struct daxfs *fs);
 size_t pins_active(struct pin_registry *reg);
 
