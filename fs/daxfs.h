@@ -114,10 +114,15 @@ struct daxfs_statfs {
 int daxfs_start_background(struct daxfs *fs);
 int daxfs_mount(const char *pool_path, const struct daxfs_mount_opts *opts,
 		struct daxfs **out, char *err, size_t errlen);
-/* What the final layout break waited for at unmount. */
+/* What the final layout break waited for at unmount, and the pins it found
+ * still held.  Through FUSE every handle is released before the unmount, so
+ * pins_dropped can be non-zero only for an in-process user that unmounts
+ * under its own pins: they are dropped (nothing could ever unpin them), and
+ * counted so that the caller can tell. */
 struct daxfs_unmount_report {
 	uint64_t busy_blocks_waited;
 	double wait_seconds;
+	uint64_t pins_dropped;
 };
 /* Waits for every busy block (the final layout break), then marks the pool
  * clean.  report may be NULL.  Returns 0 or a negative errno; the fs is gone

@@ -333,6 +333,9 @@ static int unmount_core(struct daxfs *fs)
 	if (report.busy_blocks_waited)
 		fuse_log(FUSE_LOG_NOTICE, "daxfs: unmount waited %.3f s for %llu busy blocks\n",
 			 report.wait_seconds, (unsigned long long)report.busy_blocks_waited);
+	if (report.pins_dropped)
+		fuse_log(FUSE_LOG_WARNING, "daxfs: unmount dropped %llu pins still held\n",
+			 (unsigned long long)report.pins_dropped);
 	if (rc < 0)
 		fuse_log(FUSE_LOG_ERR, "daxfs: unmount: %s\n", strerror(-rc));
 	return rc;

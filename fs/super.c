@@ -248,6 +248,7 @@ int daxfs_unmount(struct daxfs *fs, struct daxfs_unmount_report *report)
 	stop_background(fs);
 	/* Every handle is gone with the session: pins left over belong to
 	 * nobody any more, and the final wait must not wait for them. */
+	rep.pins_dropped = pins_active(&fs->pinreg);
 	pins_destroy(fs);
 	pins_init(&fs->pinreg, fs->alloc.nblocks, fs->opts.max_pinned_blocks);
 	if (!fs->opts.read_only) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "../../fs/block_map.h"
+#include "../../fs/daxfs_ioctl.h"
 #include "../../fs/super.h"
 #include "check.h"
 
@@ -540,6 +541,27 @@ static void test_export_lookup(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+/* An in-process user that unmounts under its own pins learns how many were
+ * dropped, and the unmount does not wait for them forever. */
+static void test_unmount_with_pins(void)
+{
+	struct daxfs *fs = mount_pool();
+	struct daxfs_unmount_report rep;
+	struct daxfs_ioc_pin p = { .offset = 0, .length = 2 * DAXFS_BLOCK_SIZE,
+				   .flags = DAXFS_PIN_WRITE };
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "pinned");
+	uint64_t h = daxfs_handle_new(fs);
+	static char data[4 * DAXFS_BLOCK_SIZE];
+
+	CHECK_EQ(daxfs_write(fs, ino, data, sizeof(data), 0, false), sizeof(data));
+	CHECK_EQ(daxfs_pin(fs, ino, h, &p), 0);
+	p.offset = 2 * DAXFS_BLOCK_SIZE;
+	CHECK_EQ(daxfs_pin(fs, ino, h, &p), 0);
+	CHECK_EQ(daxfs_unmount(fs, &rep), 0);
+	CHECK_EQ(rep.pins_dropped, 2);
+	CHECK_EQ(rep.busy_blocks_waited, 0);
+}
+
 static void test_layout_wait(void)
 {
 	truncate_under_reader(DAXFS_LAYOUT_WAIT_SYNC, 1, false);
@@ -621,6 +643,7 @@ int main(void)
 
 	test_orphans_and_recovery();
 	test_layout_wait();
+	test_unmount_with_pins();
 	test_export_lookup();
 	mkpool("8M", "");
 	test_enospc();
