@@ -3,7 +3,8 @@
  * fsck.daxfs: checks and repairs a daxfs pool offline.  The sources are split
  * by what they check:
  *
- *	fsck.c		options, opening and mapping the pool, the passes, summary
+ *	fsck_main.c	the command line
+ *	fsck.c		opening and mapping the pool, the passes, summary (fsck_run)
  *	fsck_report.c	findings, the repair policy, persisted stores, progress
  *	fsck_maps.c	block maps: bounded walks, lookups, lost+found's allocations
  *	fsck_super.c	superblock and backup, undo log, state block
@@ -94,6 +95,7 @@ struct fsck {
 	enum fsck_mode mode;
 	bool force; /* -f: accepted for fsck(8); every check is a full one */
 	bool verbose, tty;
+	bool quiet; /* print nothing on stdout (in-process callers: the fuzz tests) */
 
 	/* the pool */
 	int fd;
@@ -134,6 +136,12 @@ struct fsck {
 	uint64_t n_inodes, n_dirs, n_files, n_symlinks, n_special, n_orphans;
 	uint64_t n_blocks, n_index_blocks, n_entries, n_reconnected;
 };
+
+/* fsck.c: the whole check of fx->path in fx->mode (the caller sets path,
+ * mode and the output options; the rest starts zeroed).  Opens and locks the
+ * pool, runs the passes, prints the summary, frees what the passes built
+ * and returns an fsck(8) exit code.  It exits only when out of memory. */
+int fsck_run(struct fsck *fx);
 
 /* fsck_report.c */
 void say(struct fsck *fx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
