@@ -101,12 +101,16 @@ static void free_node_rcu(struct rcu_head *head)
 static void index_destroy(struct dir_index *ix)
 {
 	struct cds_lfht_iter it;
-	struct dir_node *dn;
+	struct cds_lfht_node *n;
 
 	if (ix->ht) {
+		/* Not cds_lfht_for_each_entry: at the end of the table it
+		 * computes the container of a NULL node, which is undefined
+		 * (UBSan reports it). */
 		rcu_read_lock();
-		cds_lfht_for_each_entry(ix->ht, &it, dn, node)
-		{
+		for (cds_lfht_first(ix->ht, &it); (n = cds_lfht_iter_get_node(&it));
+		     cds_lfht_next(ix->ht, &it)) {
+			struct dir_node *dn = caa_container_of(n, struct dir_node, node);
 			cds_lfht_del(ix->ht, &dn->node);
 			call_rcu(&dn->rcu, free_node_rcu);
 		}
