@@ -226,8 +226,9 @@ typedef bool (*map_visit_fn)(struct fsck *fx, const struct map_visit *v, void *c
 void walk_map(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di, map_visit_fn fn, void *ctx);
 /* Data block of file block index, 0 for a hole or a pointer out of range. */
 uint64_t map_lookup(struct fsck *fx, const struct daxfs_dinode *di, uint64_t index);
-/* Maps blk at file block index of di, allocating index blocks; false when
- * the data area is full. */
+/* Maps blk at file block index of di (a hole), allocating index blocks;
+ * false when the data area is full, or index is block 0 of a one-block
+ * map. */
 bool map_insert(struct fsck *fx, struct daxfs_dinode *di, uint64_t index, uint64_t blk);
 /* A zeroed data block marked in use in the bitmap, or 0 when none is free. */
 uint64_t alloc_block(struct fsck *fx);
