@@ -470,11 +470,30 @@ static void change_tree(struct walk *w)
 		daxfs_forget(fs, a.ino, 1);
 	}
 	for (int i = 0; i < w->ndirs; i++) {
-		if (i % 2)
-			daxfs_rmdir(fs, w->dirs[i].dir, w->dirs[i].name);
+		/* Into the next directory found (perhaps its own descendant, or
+		 * a loop of damaged parent fields), exchanged with it, into the
+		 * root, or removed. */
+		int j = (i + 1) % w->ndirs;
+		if (daxfs_lookup(fs, w->dirs[j].dir, w->dirs[j].name, &nd))
+			nd.ino = DAXFS_ROOT_INO;
 		else
+			daxfs_forget(fs, nd.ino, 1);
+		switch (i % 4) {
+		case 0:
+			daxfs_rename(fs, w->dirs[i].dir, w->dirs[i].name, nd.ino, "into", 0);
+			break;
+		case 1:
+			daxfs_rename(fs, w->dirs[i].dir, w->dirs[i].name, w->dirs[j].dir,
+				     w->dirs[j].name, RENAME_EXCHANGE);
+			break;
+		case 2:
 			daxfs_rename(fs, w->dirs[i].dir, w->dirs[i].name, DAXFS_ROOT_INO,
 				     w->dirs[i].name, RENAME_NOREPLACE);
+			break;
+		case 3:
+			daxfs_rmdir(fs, w->dirs[i].dir, w->dirs[i].name);
+			break;
+		}
 	}
 	if (daxfs_mknod(fs, &cr, DAXFS_ROOT_INO, "new", S_IFREG | 0600, 0, &a) == 0) {
 		daxfs_write(fs, a.ino, buf, sizeof(buf), 0, false);
@@ -498,6 +517,16 @@ void fuzz_walk(struct daxfs *fs, bool read_only)
 	w->budget = MAX_ENTRIES;
 	if (w->seen) {
 		walk_dir(w, DAXFS_ROOT_INO, 0);
+		/* Every inode by number, as an NFS file handle reaches it
+		 * ("." of the inode): unreachable and unlinked ones too. */
+		for (uint64_t ino = DAXFS_ROOT_INO; ino < w->nseen && ino < 256; ino++) {
+			struct daxfs_attr a;
+			if (daxfs_lookup(fs, ino, ".", &a))
+				continue;
+			if (S_ISREG(a.mode))
+				read_file(w, ino, a.size);
+			daxfs_forget(fs, ino, 1);
+		}
 		if (!read_only)
 			change_tree(w);
 	}
