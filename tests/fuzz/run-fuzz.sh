@@ -12,7 +12,10 @@ set -uo pipefail
 bin=$1 corpus=$2 regressions=$3 seconds=$4 artifacts=$5
 name=$(basename "$bin")
 work=$(mktemp -d "${TMPDIR:-/tmp}/daxfs-$name.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# The targets' pool files: removed with the run even if a target dies.
+pools=$(mktemp -d /dev/shm/daxfs-$name.XXXXXX)
+export FUZZ_POOL_DIR=$pools
+trap 'rm -rf "$work" "$pools"' EXIT
 mkdir -p "$artifacts"
 
 opts=(-timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1
