@@ -101,12 +101,16 @@ static void free_node_rcu(struct rcu_head *head)
 static void index_destroy(struct dir_index *ix)
 {
 	struct cds_lfht_iter it;
-	struct dir_node *dn;
+	struct cds_lfht_node *n;
 
 	if (ix->ht) {
+		/* Not cds_lfht_for_each_entry: at the end of the table it
+		 * computes the container of a NULL node, which is undefined
+		 * (UBSan reports it). */
 		rcu_read_lock();
-		cds_lfht_for_each_entry(ix->ht, &it, dn, node)
-		{
+		for (cds_lfht_first(ix->ht, &it); (n = cds_lfht_iter_get_node(&it));
+		     cds_lfht_next(ix->ht, &it)) {
+			struct dir_node *dn = caa_container_of(n, struct dir_node, node);
 			cds_lfht_del(ix->ht, &dn->node);
 			call_rcu(&dn->rcu, free_node_rcu);
 		}
@@ -126,7 +130,17 @@ void dir_index_free(struct inode_mem *dir)
 }
 
 /* Entries with a bad name or a target that is not a live inode are skipped
- * (fsck reports and repairs them); their slots are never reused. */
+ * (fsck reports and repairs them); their slots are never reused.  So is an
+ * entry naming its own directory: every operation on it (readdirplus,
+ * unlink, rmdir, rename) would take the directory's lock a second time and
+ * hang the thread. */
+static bool entry_usable(struct daxfs *fs, const struct inode_mem *dir, uint64_t ino,
+			 uint16_t name_len)
+{
+	return name_len && name_len <= DAXFS_NAME_MAX && ino < fs->inode_count && ino != dir->ino &&
+	       dinode(fs, ino)->mode;
+}
+
 static int build_index(struct daxfs *fs, struct inode_mem *dir, struct dir_index *ix)
 {
 	uint64_t nblocks = dir->di->size / DAXFS_BLOCK_SIZE;
@@ -138,8 +152,7 @@ static int build_index(struct daxfs *fs, struct inode_mem *dir, struct dir_index
 		if (!de || !de->ino) {
 			if (de)
 				rc = push_free(ix, s);
-		} else if (de->name_len && de->name_len <= DAXFS_NAME_MAX && de->ino < fs->inode_count &&
-			   dinode(fs, de->ino)->mode) {
+		} else if (entry_usable(fs, dir, de->ino, de->name_len)) {
 			rc = index_insert(ix, de->name, de->name_len, de->ino, s, de->type);
 		}
 		if (rc)
@@ -328,8 +341,7 @@ int dir_iterate(struct daxfs *fs, struct inode_mem *dir, uint64_t from,
 			continue;
 		}
 		uint64_t ino = __atomic_load_n(&de->ino, __ATOMIC_ACQUIRE);
-		if (!ino || !de->name_len || de->name_len > DAXFS_NAME_MAX ||
-		    ino >= fs->inode_count || !dinode(fs, ino)->mode)
+		if (!ino || !entry_usable(fs, dir, ino, de->name_len))
 			continue;
 		memcpy(name, de->name, de->name_len);
 		name[de->name_len] = 0;

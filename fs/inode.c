@@ -188,6 +188,11 @@ static int evict_locked(struct daxfs *fs, struct inode_mem *im)
 	struct daxfs_dinode *di = im->di;
 	struct tx tx;
 
+	/* A read-only mount stores nothing (its mapping is read-only): an
+	 * unlinked inode it meets, which only a damaged pool names, is left
+	 * to the next read-write mount or fsck. */
+	if (fs->opts.read_only)
+		return 0;
 	im->dead = true;
 	int rc = layout_remove(fs, im, 0, UINT64_MAX, LAYOUT_FINAL);
 	if (rc)

@@ -17,6 +17,8 @@ struct scan_ctx {
 	uint64_t *seen; /* bitmap of data blocks reached */
 	uint64_t dup_blk;
 	uint64_t count;
+	uint64_t limit; /* directories: the file blocks below the size */
+	uint64_t below; /* data blocks found below limit */
 };
 
 static int mark(void *p, uint64_t index, uint64_t blk, bool is_index)
@@ -30,6 +32,8 @@ static int mark(void *p, uint64_t index, uint64_t blk, bool is_index)
 	}
 	c->seen[pfn / 64] |= 1ULL << (pfn % 64);
 	c->count++;
+	if (!is_index && index < c->limit)
+		c->below++;
 	struct pfn_entry *e = &fs_pfns(c->fs)->entries[pfn];
 	uint64_t w = (uint64_t)(is_index ? PFN_ALLOCATED : PFN_TRACKED) << PFN_STATE_SHIFT;
 	if (!is_index) {
@@ -135,6 +139,8 @@ int recovery_scan(struct daxfs *fs, bool dirty, struct recovery_report *rep, cha
 		c.ino = ino;
 		c.gen = di->generation;
 		c.count = 0;
+		c.below = 0;
+		c.limit = S_ISDIR(di->mode) ? di->size / DAXFS_BLOCK_SIZE : 0;
 		rc = bmap_walk(fs, di, mark, &c);
 		if (!rc)
 			rc = xattr_walk(fs, di->xattr, mark_xattr, &c);
@@ -147,6 +153,19 @@ int recovery_scan(struct daxfs *fs, bool dirty, struct recovery_report *rep, cha
 				snprintf(err, errlen,
 					 "inode %llu has a block pointer out of range; run fsck.daxfs",
 					 (unsigned long long)ino);
+			break;
+		}
+		/* A directory grows a mapped block at a time: a hole below its
+		 * size is damage, and would make every walk of its slots as
+		 * long as the size says (up to 2^26 blocks) instead of the
+		 * blocks it has.  An orphan's eviction may have been cut
+		 * short: the orphan pass frees it. */
+		if (c.below != c.limit &&
+		    !(di->nlink == 0 && (di->flags & DAXFS_INODE_ORPHAN))) {
+			snprintf(err, errlen,
+				 "directory %llu has a hole below its size; run fsck.daxfs",
+				 (unsigned long long)ino);
+			rc = -EUCLEAN;
 			break;
 		}
 		rep->blocks_in_use += c.count;

@@ -42,8 +42,12 @@ static int rollback_slot(struct pool *pool, char *base, uint64_t slot_bytes)
 {
 	struct daxfs_log_header *h = (void *)base;
 	uint64_t n = h->nentries, off = sizeof(*h);
-	struct daxfs_log_entry **ents = calloc(n, sizeof(*ents));
 
+	/* The count is read from the pool: no more entries fit in a slot than
+	 * bare headers. */
+	if (n > (slot_bytes - sizeof(*h)) / sizeof(struct daxfs_log_entry))
+		return -EUCLEAN;
+	struct daxfs_log_entry **ents = calloc(n, sizeof(*ents));
 	if (!ents)
 		return -ENOMEM;
 	for (uint64_t i = 0; i < n; i++) {

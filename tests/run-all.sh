@@ -3,8 +3,8 @@
 # and runs every meson test in a plain build; the unit, integration, stress
 # and fsck suites again under ASan+UBSan with debug checks (an illegal pfn
 # transition aborts); and the in-process concurrency tests (unit, and the
-# stress tool in process) under TSan; and the crash-consistency harness in a
-# build with the pmem tracer.
+# stress tool in process) under TSan; the crash-consistency harness in a
+# build with the pmem tracer; and a bounded fuzz run in a clang build.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -38,6 +38,10 @@ run_suite build-asan "-Db_sanitize=address,undefined -Db_lundef=false -Ddebug_ch
 run_suite build-tsan "-Db_sanitize=thread -Db_lundef=false" --suite unit --suite stress
 # Crash states need the pmem tracer, a build option of its own.
 run_suite build-crash "-Dpmem_trace=true" --suite crash
+# libFuzzer needs clang: a bounded fuzz run of the mount path and fsck.daxfs
+# (tests/fuzz), about a minute, under ASan+UBSan with debug checks.
+CC=clang run_suite build-fuzz "-Dfuzz=true -Ddebug_checks=true -Db_sanitize=address,undefined -Db_lundef=false" \
+	--suite fuzz
 
 echo "tests: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fsck.daxfs [-n | -p | -y] [-f] [-v] POOL: checks a daxfs pool and repairs
- * it.  See fsck.h for how the work is split, and docs/format.md §16 for what
+ * fsck.daxfs: checks a daxfs pool and repairs it (fsck_run; the command
+ * line is fsck_main.c).  See fsck.h for how the work is split, and docs/format.md §16 for what
  * is checked.
  *
  * The pool is opened with the exclusive flock a read-write mount holds, so a
@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <libpmem.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,84 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../fs/daxfs.h"
 #include "fsck.h"
-
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: fsck.daxfs [-n | -p | -y] [-f] [-v] POOL\n"
-		   "\n"
-		   "Checks the daxfs pool POOL (a pool file or a device DAX node) and repairs it.\n"
-		   "The pool must not be mounted.\n"
-		   "\n"
-		   "  -n            check only: change nothing (the default)\n"
-		   "  -p, -a        repair automatically what is safe to (bitmap, blocks and link\n"
-		   "                counts, orphan list, interrupted operations, the superblock\n"
-		   "                from its backup); if anything else is wrong, change nothing\n"
-		   "  -y            repair everything\n"
-		   "  -f            force a full check (every check is a full one)\n"
-		   "  -v            print what each phase found\n"
-		   "  -h, --help    this help\n"
-		   "  -V, --version print the version\n"
-		   "\n"
-		   "Exit status: 0 no errors, 1 errors corrected, 4 errors left uncorrected,\n"
-		   "8 operational error.\n");
-}
-
-static int parse_args(int argc, char **argv, struct fsck *fx)
-{
-	static const struct option longopts[] = {
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
-	};
-	int modes = 0, c;
-
-	fx->mode = MODE_CHECK;
-	while ((c = getopt_long(argc, argv, "npayfvhV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			fx->mode = MODE_CHECK;
-			modes++;
-			break;
-		case 'p':
-		case 'a':
-			fx->mode = MODE_PREEN;
-			modes++;
-			break;
-		case 'y':
-			fx->mode = MODE_YES;
-			modes++;
-			break;
-		case 'f':
-			fx->force = true;
-			break;
-		case 'v':
-			fx->verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(FSCK_OK);
-		case 'V':
-			printf("fsck.daxfs %s (format version %d)\n", DAXFS_VERSION_STRING,
-			       DAXFS_VERSION);
-			exit(FSCK_OK);
-		default:
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (modes > 1) {
-		fprintf(stderr, "fsck.daxfs: only one of -n, -p and -y may be given\n");
-		return -1;
-	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return -1;
-	}
-	fx->path = argv[optind];
-	return 0;
-}
 
 /* -n opens read-only, but takes the exclusive lock all the same: a
  * read-write mount changing the pool under the check would make it lie. */
@@ -252,6 +174,8 @@ static uint64_t blocks_in_use(const struct fsck *fx)
 
 static void summary(const struct fsck *fx, const char *tail)
 {
+	if (fx->quiet)
+		return;
 	printf("%s: %llu inodes (%llu directories), %llu/%llu blocks in use, %llu errors found, "
 	       "%llu fixed%s\n",
 	       fx->path, (unsigned long long)fx->n_inodes, (unsigned long long)fx->n_dirs,
@@ -289,9 +213,10 @@ static int preen(struct fsck *fx)
 		return FSCK_OK;
 	}
 	if (fx->needs_yes) {
-		if (fx->out)
+		if (fx->out && !fx->quiet)
 			fputs(fx->out, stdout);
-		printf("%s: UNEXPECTED INCONSISTENCY; run fsck.daxfs -y (nothing was changed)\n",
+		if (!fx->quiet)
+			printf("%s: UNEXPECTED INCONSISTENCY; run fsck.daxfs -y (nothing was changed)\n",
 		       fx->path);
 		fx->fixed = 0;
 		summary(fx, "");
@@ -303,32 +228,33 @@ static int preen(struct fsck *fx)
 	return exit_code(fx);
 }
 
-int main(int argc, char **argv)
+/* See fsck.h. */
+int fsck_run(struct fsck *fx)
 {
-	struct fsck fx = {.fd = -1};
 	int rc;
 
-	if (parse_args(argc, argv, &fx) < 0)
-		return FSCK_OPERATIONAL;
-	fx.tty = isatty(STDERR_FILENO);
-	if (open_pool(&fx) < 0) {
+	fx->fd = -1;
+	if (open_pool(fx) < 0) {
 		rc = FSCK_OPERATIONAL;
 		goto out;
 	}
-	if (fx.mode == MODE_PREEN) {
-		rc = preen(&fx);
+	if (fx->mode == MODE_PREEN) {
+		rc = preen(fx);
 		goto out;
 	}
-	if (run_pass(&fx, fx.mode == MODE_YES) < 0) {
+	if (run_pass(fx, fx->mode == MODE_YES) < 0) {
 		rc = FSCK_OPERATIONAL;
 		goto out;
 	}
-	summary(&fx, "");
-	rc = exit_code(&fx);
+	summary(fx, "");
+	rc = exit_code(fx);
 out:
-	reset_model(&fx);
-	free(fx.out);
-	if (fx.fd >= 0)
-		close(fx.fd);
+	reset_model(fx);
+	free(fx->out);
+	fx->out = NULL;
+	fx->out_len = fx->out_cap = 0;
+	if (fx->fd >= 0)
+		close(fx->fd);
+	fx->fd = -1;
 	return rc;
 }

@@ -3,7 +3,8 @@
  * fsck.daxfs: checks and repairs a daxfs pool offline.  The sources are split
  * by what they check:
  *
- *	fsck.c		options, opening and mapping the pool, the passes, summary
+ *	fsck_main.c	the command line
+ *	fsck.c		opening and mapping the pool, the passes, summary (fsck_run)
  *	fsck_report.c	findings, the repair policy, persisted stores, progress
  *	fsck_maps.c	block maps: bounded walks, lookups, lost+found's allocations
  *	fsck_super.c	superblock and backup, undo log, state block
@@ -95,6 +96,7 @@ struct fsck {
 	enum fsck_mode mode;
 	bool force; /* -f: accepted for fsck(8); every check is a full one */
 	bool verbose, tty;
+	bool quiet; /* print nothing on stdout (in-process callers: the fuzz tests) */
 
 	/* the pool */
 	int fd;
@@ -135,6 +137,12 @@ struct fsck {
 	uint64_t n_inodes, n_dirs, n_files, n_symlinks, n_special, n_orphans;
 	uint64_t n_blocks, n_index_blocks, n_entries, n_reconnected, n_xattr_blocks;
 };
+
+/* fsck.c: the whole check of fx->path in fx->mode (the caller sets path,
+ * mode and the output options; the rest starts zeroed).  Opens and locks the
+ * pool, runs the passes, prints the summary, frees what the passes built
+ * and returns an fsck(8) exit code.  It exits only when out of memory. */
+int fsck_run(struct fsck *fx);
 
 /* fsck_report.c */
 void say(struct fsck *fx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -219,8 +227,9 @@ typedef bool (*map_visit_fn)(struct fsck *fx, const struct map_visit *v, void *c
 void walk_map(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di, map_visit_fn fn, void *ctx);
 /* Data block of file block index, 0 for a hole or a pointer out of range. */
 uint64_t map_lookup(struct fsck *fx, const struct daxfs_dinode *di, uint64_t index);
-/* Maps blk at file block index of di, allocating index blocks; false when
- * the data area is full. */
+/* Maps blk at file block index of di (a hole), allocating index blocks;
+ * false when the data area is full, or index is block 0 of a one-block
+ * map. */
 bool map_insert(struct fsck *fx, struct daxfs_dinode *di, uint64_t index, uint64_t blk);
 /* A zeroed data block marked in use in the bitmap, or 0 when none is free. */
 uint64_t alloc_block(struct fsck *fx);

@@ -250,6 +250,25 @@ static void check_size(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di, u
 		fx_store8(fx, &di->size, want);
 }
 
+/* A directory grows a mapped block at a time, so every file block below
+ * its size is mapped; the mount refuses a hole (it would make walks of the
+ * slots as long as the size instead of the blocks).  The directory ends at
+ * the first hole: entries in blocks past it are no longer read, and what
+ * only they named is reconnected.  The loop stops at the first hole, so it
+ * runs at most once per mapped block. */
+static void check_dir_hole(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di)
+{
+	uint64_t nblocks = di->size / DAXFS_BLOCK_SIZE, i;
+
+	for (i = 0; i < nblocks && map_lookup(fx, di, i); i++)
+		;
+	if (i < nblocks &&
+	    fix(fx, FIX_YES, "end the directory there",
+		"directory %llu: file block %llu, below its size %llu, is a hole",
+		(unsigned long long)ino, (unsigned long long)i, (unsigned long long)di->size))
+		fx_store8(fx, &di->size, i * DAXFS_BLOCK_SIZE);
+}
+
 /* Returns false when the symlink had to be cleared. */
 static bool check_symlink(struct fsck *fx, uint64_t ino, struct daxfs_dinode *di)
 {
@@ -326,6 +345,8 @@ void check_inode_body(struct fsck *fx, uint64_t ino)
 	/* An unlinked orphan's map may already be emptied by an eviction that
 	 * a crash cut short (docs/format.md): the orphan pass owns it. */
 	bool evicting = di->nlink == 0 && (di->flags & DAXFS_INODE_ORPHAN);
+	if (kind == K_DIR && !evicting)
+		check_dir_hole(fx, ino, di);
 	if (kind == K_LNK && !evicting && !check_symlink(fx, ino, di))
 		return;
 	if (di->blocks != wc.count) {

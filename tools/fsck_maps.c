@@ -112,6 +112,9 @@ bool map_insert(struct fsck *fx, struct daxfs_dinode *di, uint64_t index, uint64
 {
 	uint64_t m = di->map, node;
 
+	/* index must be a hole: in a one-block map, block 0 is the root. */
+	if (m && DAXFS_MAP_HEIGHT(m) == 0 && index == 0)
+		return false;
 	if (!m && index == 0) {
 		fx_store8(fx, &di->map, DAXFS_MAP_WORD(blk, 0));
 		return true;

@@ -12,6 +12,8 @@ static void emit(struct fsck *fx, const char *line)
 {
 	size_t len = strlen(line);
 
+	if (fx->quiet)
+		return;
 	if (!fx->probe) {
 		fputs(line, stdout);
 		return;

@@ -83,16 +83,26 @@ static bool dir_add(struct fsck *fx, uint64_t dir, const char *name, uint64_t ta
 				de = &slots[k];
 	}
 	if (!de) {
-		uint64_t blk = alloc_block(fx);
-		if (!blk)
-			return false;
-		if (!map_insert(fx, di, nblocks, blk)) {
-			/* Unmapped, so the bitmap phase frees it again. */
-			bit_clear(fx->reach, blk - fx->sb.data_start);
-			bit_set(fx->released, blk - fx->sb.data_start);
-			return false;
+		/* A growth that a crash cut short (or damage) may have left a
+		 * block mapped at the next index already: its slots were never
+		 * part of the directory, so it becomes the new block, emptied.
+		 * Mapping another over it would lose it, or, in a one-block
+		 * map, write the pointer into the block itself. */
+		uint64_t blk = map_lookup(fx, di, nblocks);
+		if (blk) {
+			fx_memset(fx, blk_addr(fx, blk), 0, DAXFS_BLOCK_SIZE);
+		} else {
+			blk = alloc_block(fx);
+			if (!blk)
+				return false;
+			if (!map_insert(fx, di, nblocks, blk)) {
+				/* Unmapped, so the bitmap phase frees it again. */
+				bit_clear(fx->reach, blk - fx->sb.data_start);
+				bit_set(fx->released, blk - fx->sb.data_start);
+				return false;
+			}
+			fx_store8(fx, &di->blocks, di->blocks + 1);
 		}
-		fx_store8(fx, &di->blocks, di->blocks + 1);
 		fx_store8(fx, &di->size, di->size + DAXFS_BLOCK_SIZE);
 		de = blk_addr(fx, blk);
 	}
