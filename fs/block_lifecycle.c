@@ -8,6 +8,12 @@ int fs_block_alloc(struct daxfs *fs, uint64_t *blk)
 {
 	int rc = block_alloc_get(&fs->alloc, blk);
 
+	/* Index blocks still in their grace period are free space too: wait
+	 * for them rather than fail.  Never called inside rcu_read_lock. */
+	if (rc == -ENOSPC && atomic_load(&fs->index_pending)) {
+		rcu_barrier();
+		rc = block_alloc_get(&fs->alloc, blk);
+	}
 	if (rc)
 		return rc;
 	rc = pfn_transition(fs_pfns(fs), *blk - fs->alloc.data_start, PFN_FREE, PFN_ALLOCATED, 0,

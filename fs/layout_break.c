@@ -19,6 +19,12 @@ static void break_layouts(struct daxfs *fs, struct inode_mem *im, uint64_t first
 	fs->opts.inval_range(fs->opts.inval_ctx, im->ino, off, len);
 }
 
+/* Step 2.  Once pfn_untrack has returned, no new reference can be taken
+ * on these blocks in their present life: try-get needs TRACKED, and a reader
+ * that found a pointer before the untrack either fails its try-get or, if
+ * the block has meanwhile been freed and tracked again for another file,
+ * fails its re-check of the map and puts.  So a block that is idle now can
+ * be freed at once, without a grace period. */
 static int untrack(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
 		   struct block_list *data, struct block_list *index)
 {
@@ -32,6 +38,59 @@ static int untrack(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint6
 		pool_store8(&fs->pool, &im->di->blocks,
 			    im->di->blocks > gone ? im->di->blocks - gone : 0);
 	return rc;
+}
+
+/* Index blocks are walked lock-free by bmap_lookup (and bmap_walk) under
+ * rcu_read_lock, without references: they go back to the allocator only
+ * after a grace period, from liburcu's call_rcu thread, so that no remover
+ * ever waits for one.  They were never TRACKED: ALLOCATED → FREE. */
+struct index_retire {
+	struct rcu_head rcu;
+	struct daxfs *fs;
+	size_t n;
+	uint64_t *blk;
+};
+
+static void free_index_blocks(struct daxfs *fs, const uint64_t *blk, size_t n, bool pending)
+{
+	rcu_read_lock(); /* for fs_pfns */
+	for (size_t i = 0; i < n; i++) {
+		fs_block_free_allocated(fs, blk[i]);
+		if (pending)
+			atomic_fetch_sub(&fs->index_pending, 1);
+	}
+	rcu_read_unlock();
+}
+
+static void index_retire_cb(struct rcu_head *head)
+{
+	struct index_retire *r = caa_container_of(head, struct index_retire, rcu);
+
+	free_index_blocks(r->fs, r->blk, r->n, true);
+	free(r->blk);
+	free(r);
+}
+
+/* Takes over index->blk. */
+static void retire_index(struct daxfs *fs, struct block_list *index)
+{
+	struct index_retire *r;
+
+	if (!index->n)
+		return;
+	r = malloc(sizeof(*r));
+	if (!r) {
+		synchronize_rcu();
+		free_index_blocks(fs, index->blk, index->n, false);
+		return;
+	}
+	r->fs = fs;
+	r->n = index->n;
+	r->blk = index->blk;
+	index->blk = NULL;
+	index->n = index->cap = 0;
+	atomic_fetch_add(&fs->index_pending, r->n);
+	call_rcu(&r->rcu, index_retire_cb);
 }
 
 static void free_untracked(struct daxfs *fs, uint64_t blk)
@@ -126,11 +185,8 @@ int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64
 
 	break_layouts(fs, im, first, last, flags);
 	rc = untrack(fs, im, first, last, &data, &index);
-	if (data.n || index.n)
-		synchronize_rcu();
+	retire_index(fs, &index);
 	wait_and_free(fs, im, &data, flags);
-	for (size_t i = 0; i < index.n; i++)
-		fs_block_free_allocated(fs, index.blk[i]);
 	block_list_free(&data);
 	block_list_free(&index);
 	return rc;
@@ -138,9 +194,10 @@ int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64
 
 void layout_retire(struct daxfs *fs, uint64_t blk)
 {
-	pfn_untrack(fs_pfns(fs), blk - fs->alloc.data_start);
-	synchronize_rcu();
-	defer(fs, blk);
+	if (pfn_word_idle(pfn_untrack(fs_pfns(fs), blk - fs->alloc.data_start)))
+		free_untracked(fs, blk);
+	else
+		defer(fs, blk);
 }
 
 int deferred_init(struct daxfs *fs)

@@ -49,6 +49,9 @@ struct daxfs {
 	pthread_mutex_t orphan_lock; /* the on-media orphan list */
 	pthread_mutex_t rename_lock; /* keeps the tree shape still for rename */
 
+	/* Index blocks waiting in call_rcu for their grace period. */
+	_Atomic uint64_t index_pending;
+
 	pthread_mutex_t deferred_lock; /* pfns handed to their last put */
 	uint64_t *deferred;
 	size_t ndeferred, deferred_cap;
