@@ -213,6 +213,14 @@ static int remove_below(struct remove_ctx *c, uint64_t node, unsigned level, uin
 	int rc = 0;
 
 	for (unsigned i = lo; i <= hi; i++) {
+		/* Maps are mostly sparse at their right end: skip runs of
+		 * eight empty slots at a time. */
+		if (i % 8 == 0 && i + 7 <= hi &&
+		    !(slots[i] | slots[i + 1] | slots[i + 2] | slots[i + 3] | slots[i + 4] |
+		      slots[i + 5] | slots[i + 6] | slots[i + 7])) {
+			i += 7;
+			continue;
+		}
 		uint64_t p = slots[i];
 		if (!p)
 			continue;
