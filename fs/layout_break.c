@@ -43,7 +43,9 @@ static int untrack(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint6
 /* Index blocks are walked lock-free by bmap_lookup (and bmap_walk) under
  * rcu_read_lock, without references: they go back to the allocator only
  * after a grace period, from liburcu's call_rcu thread, so that no remover
- * ever waits for one.  They were never TRACKED: ALLOCATED → FREE. */
+ * ever waits for one.  On media they are freed at once (the removal is
+ * complete and durable when it replies); the allocator keeps them reserved
+ * until the callback.  They were never TRACKED: ALLOCATED → FREE. */
 struct index_retire {
 	struct rcu_head rcu;
 	struct daxfs *fs;
@@ -51,13 +53,16 @@ struct index_retire {
 	uint64_t *blk;
 };
 
-static void free_index_blocks(struct daxfs *fs, const uint64_t *blk, size_t n, bool pending)
+static void free_index_blocks(struct daxfs *fs, const uint64_t *blk, size_t n)
 {
 	rcu_read_lock(); /* for fs_pfns */
 	for (size_t i = 0; i < n; i++) {
-		fs_block_free_allocated(fs, blk[i]);
-		if (pending)
-			atomic_fetch_sub(&fs->index_pending, 1);
+		/* An illegal transition leaves the block reserved: lost until
+		 * the next mount, never handed out twice. */
+		if (pfn_transition(fs_pfns(fs), blk[i] - fs->alloc.data_start, PFN_ALLOCATED,
+				   PFN_FREE, 0, 0) == 0)
+			block_alloc_unreserve(&fs->alloc, blk[i]);
+		atomic_fetch_sub(&fs->index_pending, 1);
 	}
 	rcu_read_unlock();
 }
@@ -66,7 +71,7 @@ static void index_retire_cb(struct rcu_head *head)
 {
 	struct index_retire *r = caa_container_of(head, struct index_retire, rcu);
 
-	free_index_blocks(r->fs, r->blk, r->n, true);
+	free_index_blocks(r->fs, r->blk, r->n);
 	free(r->blk);
 	free(r);
 }
@@ -78,10 +83,12 @@ static void retire_index(struct daxfs *fs, struct block_list *index)
 
 	if (!index->n)
 		return;
+	atomic_fetch_add(&fs->index_pending, index->n);
+	block_alloc_put_reserved(&fs->alloc, index->blk, index->n);
 	r = malloc(sizeof(*r));
 	if (!r) {
 		synchronize_rcu();
-		free_index_blocks(fs, index->blk, index->n, false);
+		free_index_blocks(fs, index->blk, index->n);
 		return;
 	}
 	r->fs = fs;
@@ -89,7 +96,6 @@ static void retire_index(struct daxfs *fs, struct block_list *index)
 	r->blk = index->blk;
 	index->blk = NULL;
 	index->n = index->cap = 0;
-	atomic_fetch_add(&fs->index_pending, r->n);
 	call_rcu(&r->rcu, index_retire_cb);
 }
 
@@ -98,6 +104,29 @@ static void free_untracked(struct daxfs *fs, uint64_t blk)
 	if (pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_UNTRACKED, PFN_FREE, 0,
 			   0) == 0)
 		block_alloc_put(&fs->alloc, blk);
+}
+
+/* Idle UNTRACKED blocks made FREE in the table, to be given back to the
+ * allocator together. */
+struct free_batch {
+	uint64_t blk[64];
+	size_t n;
+};
+
+static void free_batch_flush(struct daxfs *fs, struct free_batch *b)
+{
+	block_alloc_put_many(&fs->alloc, b->blk, b->n);
+	b->n = 0;
+}
+
+static void free_untracked_batched(struct daxfs *fs, struct free_batch *b, uint64_t blk)
+{
+	if (pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_UNTRACKED, PFN_FREE, 0,
+			   0))
+		return;
+	b->blk[b->n++] = blk;
+	if (b->n == sizeof(b->blk) / sizeof(b->blk[0]))
+		free_batch_flush(fs, b);
 }
 
 static void defer(struct daxfs *fs, uint64_t blk)
@@ -150,8 +179,10 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 	unsigned timeout = fs->opts.break_timeout_sec ? fs->opts.break_timeout_sec : 30;
 	bool deferred_mode = fs->opts.layout_wait == DAXFS_LAYOUT_WAIT_DEFERRED;
 	struct timespec deadline;
+	struct free_batch fb;
 	bool timed_out = false;
 
+	fb.n = 0;
 	deadline_after(&deadline, timeout);
 	for (size_t i = 0; i < data->n; i++) {
 		uint64_t blk = data->blk[i], pfn = blk - fs->alloc.data_start;
@@ -160,6 +191,7 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 				defer(fs, blk);
 				continue;
 			}
+			free_batch_flush(fs, &fb); /* before sleeping */
 			pthread_rwlock_unlock(&im->lock);
 			int rc = (flags & LAYOUT_FINAL)
 					 ? pfn_wait_idle(t, pfn, NULL, NULL)
@@ -173,8 +205,9 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 				continue;
 			}
 		}
-		free_untracked(fs, blk);
+		free_untracked_batched(fs, &fb, blk);
 	}
+	free_batch_flush(fs, &fb);
 }
 
 int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,

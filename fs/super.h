@@ -74,6 +74,9 @@ void rcu_thread_enter(void);
 void fs_now(struct daxfs_ts *ts);
 /* Allocates a block: FREE → ALLOCATED. */
 int fs_block_alloc(struct daxfs *fs, uint64_t *blk);
+/* Allocates between 1 and n blocks at once (one fence); returns how many,
+ * or a negative errno. */
+int fs_block_alloc_many(struct daxfs *fs, uint64_t *out, unsigned n);
 /* Gives a block that never became TRACKED, or has become FREE in the table,
  * back to the allocator. */
 void fs_block_free_allocated(struct daxfs *fs, uint64_t blk);
