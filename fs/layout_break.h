@@ -9,8 +9,8 @@
  *      its pfns to UNTRACKED, so no new reference can be taken;
  *   3. grace period, only for what readers use without a reference: the
  *      index blocks the removal emptied, which bmap_lookup walks lock-free,
- *      go to call_rcu and are freed by its thread after a grace period;
- *      nobody waits for it;
+ *      are freed on media at once but stay reserved in the allocator until
+ *      call_rcu's callback, after a grace period; nobody waits for it;
  *   4. wait until references and pins of the data blocks are zero
  *      (sleeping, woken by the last put), dropping the inode lock while
  *      asleep; a block idle when it was untracked needs no wait;

@@ -256,9 +256,6 @@ int daxfs_unmount(struct daxfs *fs, struct daxfs_unmount_report *report)
 	if (!fs->opts.read_only) {
 		evict_unlinked(fs);
 		rep.busy_blocks_waited = deferred_drain(fs, &rep.wait_seconds);
-		/* Index blocks freed by call_rcu: in the bitmap before it is
-		 * declared clean. */
-		rcu_barrier();
 		struct daxfs_state *st = pool_state(&fs->pool);
 		st->last_unmount_time = time(NULL);
 		pool_persist(&fs->pool, &st->last_unmount_time, 8);
