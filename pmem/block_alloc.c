@@ -80,8 +80,9 @@ static bool group_get(struct block_alloc *ba, struct alloc_group *grp, uint64_t 
 	uint64_t last = nwords_of(ba) - 1;
 
 	pthread_mutex_lock(&grp->lock);
+	uint64_t start = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
 	for (uint64_t i = 0; i < grp->nwords; i++) {
-		uint64_t w = grp->first_word + (grp->cursor + i) % grp->nwords;
+		uint64_t w = grp->first_word + (start + i) % grp->nwords;
 		/* Acquire: a bit seen cleared by block_alloc_put_reserved is
 		 * seen reserved too. */
 		uint64_t v = __atomic_load_n(&ba->bitmap[w], __ATOMIC_ACQUIRE) |
@@ -93,7 +94,7 @@ static bool group_get(struct block_alloc *ba, struct alloc_group *grp, uint64_t 
 		unsigned bit = (unsigned)__builtin_ctzll(~v);
 		__atomic_fetch_or(&ba->bitmap[w], 1ULL << bit, __ATOMIC_RELAXED);
 		pool_persist(ba->pool, &ba->bitmap[w], 8);
-		grp->cursor = w - grp->first_word;
+		atomic_store_explicit(&grp->cursor, w - grp->first_word, memory_order_relaxed);
 		pthread_mutex_unlock(&grp->lock);
 		*blk = ba->data_start + w * 64 + bit;
 		return true;
@@ -111,8 +112,9 @@ static unsigned group_get_many(struct block_alloc *ba, struct alloc_group *grp, 
 	unsigned got = 0;
 
 	pthread_mutex_lock(&grp->lock);
+	uint64_t start = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
 	for (uint64_t i = 0; i < grp->nwords && got < want; i++) {
-		uint64_t w = grp->first_word + (grp->cursor + i) % grp->nwords;
+		uint64_t w = grp->first_word + (start + i) % grp->nwords;
 		/* Acquire: a bit seen cleared by block_alloc_put_reserved is
 		 * seen reserved too. */
 		uint64_t v = __atomic_load_n(&ba->bitmap[w], __ATOMIC_ACQUIRE) |
@@ -130,10 +132,23 @@ static unsigned group_get_many(struct block_alloc *ba, struct alloc_group *grp, 
 		}
 		__atomic_fetch_or(&ba->bitmap[w], mask, __ATOMIC_RELAXED);
 		pool_flush(ba->pool, &ba->bitmap[w], 8);
-		grp->cursor = w - grp->first_word;
+		atomic_store_explicit(&grp->cursor, w - grp->first_word, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&grp->lock);
 	return got;
+}
+
+/* A free in word w moves its group's cursor back to w if w is lower. */
+static void cursor_back(struct block_alloc *ba, uint64_t w)
+{
+	struct alloc_group *grp = &ba->groups[w / WORDS_PER_GROUP];
+	uint64_t rel = w - grp->first_word;
+	uint64_t cur = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
+
+	while (rel < cur && !atomic_compare_exchange_weak_explicit(&grp->cursor, &cur, rel,
+								    memory_order_relaxed,
+								    memory_order_relaxed))
+		;
 }
 
 static unsigned home_group(const struct block_alloc *ba)
@@ -195,6 +210,7 @@ void block_alloc_put(struct block_alloc *ba, uint64_t blk)
 	__atomic_fetch_and(&ba->bitmap[i / 64], ~(1ULL << (i % 64)), __ATOMIC_RELEASE);
 	pool_persist(ba->pool, &ba->bitmap[i / 64], 8);
 	atomic_fetch_add(&ba->nfree, 1);
+	cursor_back(ba, i / 64);
 }
 
 void block_alloc_put_many(struct block_alloc *ba, const uint64_t *blks, size_t n)
@@ -208,6 +224,8 @@ void block_alloc_put_many(struct block_alloc *ba, const uint64_t *blks, size_t n
 		/* Blocks of one file often share a bitmap word: flush it once. */
 		if (w != last && last)
 			pool_flush(ba->pool, last, 8);
+		if (w != last)
+			cursor_back(ba, i / 64);
 		last = w;
 	}
 	if (last) {
@@ -236,6 +254,7 @@ void block_alloc_unreserve(struct block_alloc *ba, uint64_t blk)
 
 	__atomic_fetch_and(&ba->reserved[i / 64], ~(1ULL << (i % 64)), __ATOMIC_RELEASE);
 	atomic_fetch_add(&ba->nfree, 1);
+	cursor_back(ba, i / 64);
 }
 
 bool block_alloc_test(const struct block_alloc *ba, uint64_t blk)

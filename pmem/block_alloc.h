@@ -26,7 +26,11 @@
 
 struct alloc_group {
 	pthread_mutex_t lock;
-	uint64_t first_word, nwords, cursor;
+	uint64_t first_word, nwords;
+	/* Where the next scan starts: the last word allocated from, moved
+	 * back by frees to a lower word, so that freed blocks are reused
+	 * first (their pages are mapped and their lines likely cached). */
+	_Atomic uint64_t cursor;
 	char pad[64];
 };
 
