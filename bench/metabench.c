@@ -20,9 +20,9 @@
  *              removed afterwards, untimed)
  *
  * Before stat and before unlink it sleeps SETTLE seconds (default 1.1) so
- * that FUSE entry and attribute caches (1 s in daxfs and the ceiling) have
- * expired: each phase then measures the filesystem, not the kernel's dentry
- * cache.  -s 0 turns that off.
+ * that FUSE attribute caches (1 s in daxfs and the ceiling) have expired:
+ * each phase then asks the filesystem, not the kernel's attribute cache
+ * (entries, 60 s in both, may still be cached).  -s 0 turns that off.
  *
  * The result is one line per phase on stdout, "PHASE RATE" (operations per
  * second); errors go to stderr with the phase, and the exit status is 1.

@@ -5,9 +5,14 @@
  *   - pfn get/put, uncontended and with 2 threads on the same pfn;
  *   - reading a file through the block map with references (the real read
  *     path) and without them (the same walk and copy, no try-get/put);
- *   - write 64 KiB + truncate to 0 with nobody holding the blocks.
- * usage: pfn_bench POOL   (a pool made by mkfs.daxfs; it is reformatted
- * by nothing, only files named bench-* are created and removed)
+ *   - write 64 KiB + truncate to 0 with nobody holding the blocks;
+ *   - create and unlink of many empty files in one directory.
+ * usage: pfn_bench [-p PHASES] [-n ITERS] POOL   (a pool made by mkfs.daxfs;
+ * it is reformatted by nothing, only files named bench-* are created and
+ * removed).  PHASES is a comma-separated subset of getput,read,trunc,create
+ * (default: all); ITERS scales the trunc and create loops (default 20000).
+ * Run it under valgrind --tool=callgrind with -p trunc or -p create to
+ * count instructions instead of time on a busy machine.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../fs/block_map.h"
 #include "../fs/super.h"
@@ -127,16 +133,18 @@ static void bench_read(struct daxfs *fs)
 	daxfs_forget(fs, a.ino, 1);
 }
 
+static int iters_opt = 20000;
+
 static void bench_truncate(struct daxfs *fs)
 {
 	const struct daxfs_cred cr = { 0, 0 };
 	static char buf[64 * 1024];
 	struct daxfs_attr a;
 	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 0 };
-	const int iters = 20000;
+	const int iters = iters_opt;
 
 	daxfs_mknod(fs, &cr, DAXFS_ROOT_INO, "bench-trunc", S_IFREG | 0644, 0, &a);
-	double total = 0, max = 0;
+	double total = 0, max = 0, t_all = now();
 	for (int i = 0; i < iters; i++) {
 		daxfs_write(fs, a.ino, buf, sizeof(buf), 0, false);
 		double t0 = now();
@@ -146,29 +154,102 @@ static void bench_truncate(struct daxfs *fs)
 		if (d > max)
 			max = d;
 	}
+	t_all = now() - t_all;
 	printf("truncate 64 KiB to 0, no users: mean %.1f us, max %.1f us\n", total / iters * 1e6,
 	       max * 1e6);
+	printf("write 64 KiB + truncate to 0: %.0f loops/s\n", iters / t_all);
 	daxfs_unlink(fs, DAXFS_ROOT_INO, "bench-trunc");
 	daxfs_forget(fs, a.ino, 1);
+}
+
+/* create (mknod + forget, as a FUSE create + release would) of iters empty
+ * files in one directory, then unlink of each. */
+static void bench_create(struct daxfs *fs)
+{
+	const struct daxfs_cred cr = { 0, 0 };
+	const int iters = iters_opt;
+	struct daxfs_attr a;
+	char name[32];
+
+	if (daxfs_mkdir(fs, &cr, DAXFS_ROOT_INO, "bench-dir", 0755, &a)) {
+		fprintf(stderr, "pfn_bench: cannot create bench-dir\n");
+		exit(1);
+	}
+	uint64_t dir = a.ino;
+	double t0 = now();
+	for (int i = 0; i < iters; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		if (daxfs_mknod(fs, &cr, dir, name, S_IFREG | 0644, 0, &a)) {
+			fprintf(stderr, "pfn_bench: create %s failed\n", name);
+			exit(1);
+		}
+		daxfs_forget(fs, a.ino, 1);
+	}
+	double tc = now() - t0;
+	t0 = now();
+	for (int i = 0; i < iters; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		if (daxfs_unlink(fs, dir, name)) {
+			fprintf(stderr, "pfn_bench: unlink %s failed\n", name);
+			exit(1);
+		}
+	}
+	double tu = now() - t0;
+	printf("create %d files: %.0f creates/s; unlink: %.0f unlinks/s\n", iters, iters / tc,
+	       iters / tu);
+	daxfs_rmdir(fs, DAXFS_ROOT_INO, "bench-dir");
+	daxfs_forget(fs, dir, 1);
+}
+
+static bool want(const char *phases, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = phases; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (len == n && !strncmp(p, name, n))
+			return true;
+		p = c ? c + 1 : NULL;
+	}
+	return false;
 }
 
 int main(int argc, char **argv)
 {
 	struct daxfs_mount_opts o = { 0 };
+	const char *phases = "getput,read,trunc,create";
 	struct daxfs *fs;
 	char err[256];
+	int c;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: pfn_bench POOL\n");
-		return 2;
+	while ((c = getopt(argc, argv, "p:n:")) != -1) {
+		if (c == 'p')
+			phases = optarg;
+		else if (c == 'n' && atoi(optarg) > 0)
+			iters_opt = atoi(optarg);
+		else
+			goto usage;
 	}
-	bench_getput();
-	if (daxfs_mount(argv[1], &o, &fs, err, sizeof(err))) {
+	if (optind != argc - 1)
+		goto usage;
+	if (want(phases, "getput"))
+		bench_getput();
+	if (!want(phases, "read") && !want(phases, "trunc") && !want(phases, "create"))
+		return 0;
+	if (daxfs_mount(argv[optind], &o, &fs, err, sizeof(err))) {
 		fprintf(stderr, "pfn_bench: %s\n", err);
 		return 1;
 	}
-	bench_read(fs);
-	bench_truncate(fs);
+	if (want(phases, "read"))
+		bench_read(fs);
+	if (want(phases, "trunc"))
+		bench_truncate(fs);
+	if (want(phases, "create"))
+		bench_create(fs);
 	daxfs_unmount(fs, NULL);
 	return 0;
+usage:
+	fprintf(stderr, "usage: pfn_bench [-p getput,read,trunc,create] [-n ITERS] POOL\n");
+	return 2;
 }

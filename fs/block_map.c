@@ -193,34 +193,63 @@ static bool node_empty(const uint64_t *node)
 }
 
 /* Removes [first, last] below node, whose slots at level cover base +
- * i * capacity(level).  Each cleared pointer is flushed; the caller
- * drains. */
-static int remove_below(struct remove_ctx *c, uint64_t node, unsigned level, uint64_t base)
+ * i * capacity(level); *empty says whether the node is left without any
+ * pointer.  Only the slots that meet the range are visited, and the cleared
+ * ones are flushed together; the caller drains. */
+static int remove_below(struct remove_ctx *c, uint64_t node, unsigned level, uint64_t base,
+			bool *empty)
 {
 	uint64_t *slots = node_of(c->fs, node), span = capacity(level);
+	uint64_t node_last = base + span * DAXFS_PTRS_PER_BLOCK - 1;
 
-	for (unsigned i = 0; i < DAXFS_PTRS_PER_BLOCK; i++) {
-		uint64_t lo = base + i * span, hi = lo + span - 1;
-		if (hi < c->first || lo > c->last)
+	if (c->first > node_last || c->last < base) {
+		*empty = node_empty(slots);
+		return 0;
+	}
+	unsigned lo = c->first > base ? (unsigned)((c->first - base) / span) : 0;
+	unsigned hi = c->last < node_last ? (unsigned)((c->last - base) / span)
+					  : DAXFS_PTRS_PER_BLOCK - 1;
+	unsigned flo = DAXFS_PTRS_PER_BLOCK, fhi = 0;
+	int rc = 0;
+
+	for (unsigned i = lo; i <= hi; i++) {
+		/* Maps are mostly sparse at their right end: skip runs of
+		 * eight empty slots at a time. */
+		if (i % 8 == 0 && i + 7 <= hi &&
+		    !(slots[i] | slots[i + 1] | slots[i + 2] | slots[i + 3] | slots[i + 4] |
+		      slots[i + 5] | slots[i + 6] | slots[i + 7])) {
+			i += 7;
 			continue;
+		}
 		uint64_t p = slots[i];
 		if (!p)
 			continue;
 		if (level > 0) {
-			int rc = remove_below(c, p, level - 1, lo);
+			uint64_t clo = base + i * span;
+			bool child_empty;
+			rc = remove_below(c, p, level - 1, clo, &child_empty);
 			if (rc)
-				return rc;
-			if (!node_empty(node_of(c->fs, p)))
+				break;
+			if (!child_empty)
 				continue;
-			if (list_add(c->index, p))
-				return -ENOMEM;
+			if (list_add(c->index, p)) {
+				rc = -ENOMEM;
+				break;
+			}
 		} else if (list_add(c->data, p)) {
-			return -ENOMEM;
+			rc = -ENOMEM;
+			break;
 		}
 		__atomic_store_n(&slots[i], 0, __ATOMIC_RELEASE);
-		pool_flush(&c->fs->pool, &slots[i], 8);
+		if (i < flo)
+			flo = i;
+		fhi = i;
 	}
-	return 0;
+	if (flo <= fhi)
+		pool_flush(&c->fs->pool, &slots[flo], (size_t)(fhi - flo + 1) * 8);
+	/* A range that covers the whole node has cleared every slot. */
+	*empty = !rc && c->first <= base && c->last >= node_last ? true : node_empty(slots);
+	return rc;
 }
 
 int bmap_remove(struct daxfs *fs, struct daxfs_dinode *di, uint64_t first, uint64_t last,
@@ -229,6 +258,7 @@ int bmap_remove(struct daxfs *fs, struct daxfs_dinode *di, uint64_t first, uint6
 	struct remove_ctx c = { fs, first, last, data, index };
 	uint64_t m = di->map;
 	unsigned h = DAXFS_MAP_HEIGHT(m);
+	bool empty;
 	int rc = 0;
 
 	if (!m || first > last)
@@ -241,9 +271,9 @@ int bmap_remove(struct daxfs *fs, struct daxfs_dinode *di, uint64_t first, uint6
 		}
 		return 0;
 	}
-	rc = remove_below(&c, DAXFS_MAP_ROOT(m), h - 1, 0);
+	rc = remove_below(&c, DAXFS_MAP_ROOT(m), h - 1, 0, &empty);
 	pool_drain(&fs->pool);
-	if (!rc && node_empty(node_of(fs, DAXFS_MAP_ROOT(m)))) {
+	if (!rc && empty) {
 		rc = list_add(index, DAXFS_MAP_ROOT(m));
 		if (!rc)
 			pool_store8(&fs->pool, &di->map, 0);

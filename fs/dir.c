@@ -256,7 +256,9 @@ int dir_add(struct daxfs *fs, struct tx *tx, struct inode_mem *dir, const char *
 	de->name_len = (uint16_t)len;
 	de->type = type;
 	memcpy(de->name, name, len);
-	pool_persist(&fs->pool, &de->name_len, offsetof(struct daxfs_dirent, name) - 8 + len);
+	/* Flushed only: tx_add below fences before de->ino is stored, so the
+	 * name is durable before the entry is live. */
+	pool_flush(&fs->pool, &de->name_len, offsetof(struct daxfs_dirent, name) - 8 + len);
 	rc = index_insert(ix, name, len, ino, slot, type);
 	if (rc) {
 		ix->free_slots[ix->nfree++] = slot;

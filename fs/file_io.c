@@ -169,14 +169,9 @@ ssize_t daxfs_read(struct daxfs *fs, uint64_t ino, void *buf, size_t size, uint6
 /* Fills a new block for a write: its bytes outside [boff, boff+len) are
  * zeroed so that nothing stale is ever exposed past EOF or in the rest of
  * the block.  Flushed, not yet fenced nor published. */
-static int fill_block(struct daxfs *fs, uint64_t boff, const char *src, uint64_t len,
-		      uint64_t *out)
+static void fill_block(struct daxfs *fs, uint64_t blk, uint64_t boff, const char *src,
+		       uint64_t len)
 {
-	uint64_t blk;
-	int rc = fs_block_alloc(fs, &blk);
-
-	if (rc)
-		return rc;
 	char *p = pool_block(&fs->pool, blk);
 	if (boff)
 		memset(p, 0, boff);
@@ -187,8 +182,6 @@ static int fill_block(struct daxfs *fs, uint64_t boff, const char *src, uint64_t
 	else
 		memset(p + boff, 0, len);
 	pool_flush(&fs->pool, p, DAXFS_BLOCK_SIZE);
-	*out = blk;
-	return 0;
 }
 
 /* New blocks of one write, published together: one fence makes all their
@@ -201,7 +194,35 @@ struct write_batch {
 	struct {
 		uint64_t index, blk, pos; /* pos: file offset of the write's bytes in it */
 	} nb[WRITE_BATCH];
+	/* Blocks allocated ahead (ALLOCATED), taken by the write's holes: one
+	 * allocator call and one bitmap fence for many blocks.  end: where the
+	 * write ends, to size the next allocation. */
+	uint64_t end;
+	int nspare, next_spare;
+	uint64_t spare[WRITE_BATCH];
 };
+
+static int take_block(struct daxfs *fs, struct write_batch *b, uint64_t pos, uint64_t *blk)
+{
+	if (b->next_spare == b->nspare) {
+		uint64_t left = (b->end - 1) / DAXFS_BLOCK_SIZE - pos / DAXFS_BLOCK_SIZE + 1;
+		int got = fs_block_alloc_many(fs, b->spare,
+					      left < WRITE_BATCH ? (unsigned)left : WRITE_BATCH);
+		if (got < 0)
+			return got;
+		b->nspare = got;
+		b->next_spare = 0;
+	}
+	*blk = b->spare[b->next_spare++];
+	return 0;
+}
+
+/* Gives back what the write did not use (its range had blocks already). */
+static void drop_spares(struct daxfs *fs, struct write_batch *b)
+{
+	while (b->next_spare < b->nspare)
+		fs_block_free_allocated(fs, b->spare[b->next_spare++]);
+}
 
 /* Returns the file offset up to which the write is complete: all of it, or
  * up to the first block that could not be published (no index block). */
@@ -234,10 +255,11 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 int file_alloc_zeroed(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *out)
 {
 	struct write_batch b = { .n = 1 };
-	int rc = fill_block(fs, 0, NULL, DAXFS_BLOCK_SIZE, &b.nb[0].blk);
+	int rc = fs_block_alloc(fs, &b.nb[0].blk);
 
 	if (rc)
 		return rc;
+	fill_block(fs, b.nb[0].blk, 0, NULL, DAXFS_BLOCK_SIZE);
 	b.nb[0].index = index;
 	publish(fs, im, &b, 0, &rc);
 	if (!rc && out)
@@ -261,10 +283,12 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch
 		blk = get_block(fs, t, im->di, index);
 		rcu_read_unlock();
 		if (!blk) {
-			rc = fill_block(fs, boff, src, len, &blk);
-			if (!rc)
-				b->nb[b->n++] = (typeof(b->nb[0])){ index, blk, pos };
-			return rc;
+			rc = take_block(fs, b, pos, &blk);
+			if (rc)
+				return rc;
+			fill_block(fs, blk, boff, src, len);
+			b->nb[b->n++] = (typeof(b->nb[0])){ index, blk, pos };
+			return 0;
 		}
 	} while ((rc = stable_before_change(fs, im, index, &blk, &waited)) == -EAGAIN);
 	if (rc) {
@@ -316,6 +340,7 @@ ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, in
 	}
 	if (total > DAXFS_MAX_FILE_SIZE - off)
 		total = DAXFS_MAX_FILE_SIZE - off;
+	batch.end = off + total;
 	for (int i = 0; i < iovcnt && done < total; i++) {
 		const char *src = iov[i].iov_base;
 		uint64_t left = iov[i].iov_len < total - done ? iov[i].iov_len : total - done;
@@ -347,6 +372,7 @@ out_publish:
 		}
 	}
 out_size:
+	drop_spares(fs, &batch);
 	pool_drain(&fs->pool); /* in-place spans */
 	/* Nothing written, nothing to extend: a failed write changes no size. */
 	if (done && off + done > im->di->size)

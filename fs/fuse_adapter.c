@@ -30,8 +30,15 @@
 _Static_assert(DAXFS_ROOT_INO == FUSE_ROOT_ID, "the root inode numbers must agree");
 
 /* The daemon is the only writer of the pool, so the kernel's view only goes
- * stale through its own requests; one second bounds the damage of a bug. */
+ * stale through its own requests; one second bounds the damage of a bug.
+ * Names change only through the kernel's own requests (create, link,
+ * unlink, rename), which update its dentries as they go, so entries
+ * (positive and negative) are kept a minute: a stat or unlink of a name
+ * looked up recently then needs no LOOKUP round trip.  Attributes, which
+ * the daemon also changes on its own (blocks allocated by a pin, say),
+ * keep the short timeout. */
 #define DAXFS_FUSE_TIMEOUT 1.0
+#define DAXFS_FUSE_ENTRY_TIMEOUT 60.0
 #define DAXFS_FUSE_MAX_WRITE (1u << 20)
 
 struct inval_req {
@@ -162,7 +169,7 @@ static void fill_entry(struct fuse_entry_param *e, const struct daxfs_attr *a)
 	e->generation = a->generation;
 	daxfs_attr_to_stat(a, &e->attr);
 	e->attr_timeout = DAXFS_FUSE_TIMEOUT;
-	e->entry_timeout = DAXFS_FUSE_TIMEOUT;
+	e->entry_timeout = DAXFS_FUSE_ENTRY_TIMEOUT;
 }
 
 /* For lookup and every creating call: the core has taken one lookup reference
@@ -508,7 +515,7 @@ static void dx_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	/* A negative entry: the kernel caches the absence like any dentry. */
 	memset(&e, 0, sizeof(e));
-	e.entry_timeout = DAXFS_FUSE_TIMEOUT;
+	e.entry_timeout = DAXFS_FUSE_ENTRY_TIMEOUT;
 	fuse_reply_entry(req, &e);
 }
 
@@ -705,10 +712,14 @@ static bool handle_read_only(uint64_t fh)
 	return (fh & 3) == O_RDONLY;
 }
 
+/* noflush: every write is persistent when it is acknowledged and locks are
+ * the kernel's own, so a close has nothing to ask the daemon: without it
+ * each close() costs a FLUSH round trip (a quarter of a create's). */
 static void set_open_flags(struct fuse_file_info *fi)
 {
 	fi->direct_io = 0;
 	fi->keep_cache = 0;
+	fi->noflush = 1;
 }
 
 static void dx_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

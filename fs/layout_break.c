@@ -19,6 +19,12 @@ static void break_layouts(struct daxfs *fs, struct inode_mem *im, uint64_t first
 	fs->opts.inval_range(fs->opts.inval_ctx, im->ino, off, len);
 }
 
+/* Step 2.  Once pfn_untrack has returned, no new reference can be taken
+ * on these blocks in their present life: try-get needs TRACKED, and a reader
+ * that found a pointer before the untrack either fails its try-get or, if
+ * the block has meanwhile been freed and tracked again for another file,
+ * fails its re-check of the map and puts.  So a block that is idle now can
+ * be freed at once, without a grace period. */
 static int untrack(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
 		   struct block_list *data, struct block_list *index)
 {
@@ -34,11 +40,93 @@ static int untrack(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint6
 	return rc;
 }
 
+/* Index blocks are walked lock-free by bmap_lookup (and bmap_walk) under
+ * rcu_read_lock, without references: they go back to the allocator only
+ * after a grace period, from liburcu's call_rcu thread, so that no remover
+ * ever waits for one.  On media they are freed at once (the removal is
+ * complete and durable when it replies); the allocator keeps them reserved
+ * until the callback.  They were never TRACKED: ALLOCATED → FREE. */
+struct index_retire {
+	struct rcu_head rcu;
+	struct daxfs *fs;
+	size_t n;
+	uint64_t *blk;
+};
+
+static void free_index_blocks(struct daxfs *fs, const uint64_t *blk, size_t n)
+{
+	rcu_read_lock(); /* for fs_pfns */
+	for (size_t i = 0; i < n; i++) {
+		/* An illegal transition leaves the block reserved: lost until
+		 * the next mount, never handed out twice. */
+		if (pfn_transition(fs_pfns(fs), blk[i] - fs->alloc.data_start, PFN_ALLOCATED,
+				   PFN_FREE, 0, 0) == 0)
+			block_alloc_unreserve(&fs->alloc, blk[i]);
+		atomic_fetch_sub(&fs->index_pending, 1);
+	}
+	rcu_read_unlock();
+}
+
+static void index_retire_cb(struct rcu_head *head)
+{
+	struct index_retire *r = caa_container_of(head, struct index_retire, rcu);
+
+	free_index_blocks(r->fs, r->blk, r->n);
+	free(r->blk);
+	free(r);
+}
+
+/* Takes over index->blk. */
+static void retire_index(struct daxfs *fs, struct block_list *index)
+{
+	struct index_retire *r;
+
+	if (!index->n)
+		return;
+	atomic_fetch_add(&fs->index_pending, index->n);
+	block_alloc_put_reserved(&fs->alloc, index->blk, index->n);
+	r = malloc(sizeof(*r));
+	if (!r) {
+		synchronize_rcu();
+		free_index_blocks(fs, index->blk, index->n);
+		return;
+	}
+	r->fs = fs;
+	r->n = index->n;
+	r->blk = index->blk;
+	index->blk = NULL;
+	index->n = index->cap = 0;
+	call_rcu(&r->rcu, index_retire_cb);
+}
+
 static void free_untracked(struct daxfs *fs, uint64_t blk)
 {
 	if (pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_UNTRACKED, PFN_FREE, 0,
 			   0) == 0)
 		block_alloc_put(&fs->alloc, blk);
+}
+
+/* Idle UNTRACKED blocks made FREE in the table, to be given back to the
+ * allocator together. */
+struct free_batch {
+	uint64_t blk[64];
+	size_t n;
+};
+
+static void free_batch_flush(struct daxfs *fs, struct free_batch *b)
+{
+	block_alloc_put_many(&fs->alloc, b->blk, b->n);
+	b->n = 0;
+}
+
+static void free_untracked_batched(struct daxfs *fs, struct free_batch *b, uint64_t blk)
+{
+	if (pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_UNTRACKED, PFN_FREE, 0,
+			   0))
+		return;
+	b->blk[b->n++] = blk;
+	if (b->n == sizeof(b->blk) / sizeof(b->blk[0]))
+		free_batch_flush(fs, b);
 }
 
 static void defer(struct daxfs *fs, uint64_t blk)
@@ -96,8 +184,10 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 	unsigned timeout = fs->opts.break_timeout_sec ? fs->opts.break_timeout_sec : 30;
 	bool deferred_mode = fs->opts.layout_wait == DAXFS_LAYOUT_WAIT_DEFERRED;
 	struct timespec deadline;
+	struct free_batch fb;
 	bool timed_out = false;
 
+	fb.n = 0;
 	deadline_after(&deadline, timeout);
 	for (size_t i = 0; i < data->n; i++) {
 		uint64_t blk = data->blk[i], pfn = blk - fs->alloc.data_start;
@@ -106,6 +196,7 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 				defer(fs, blk);
 				continue;
 			}
+			free_batch_flush(fs, &fb); /* before sleeping */
 			pthread_rwlock_unlock(&im->lock);
 			int rc = (flags & LAYOUT_FINAL)
 					 ? pfn_wait_idle(t, pfn, NULL, NULL)
@@ -119,8 +210,9 @@ static void wait_and_free(struct daxfs *fs, struct inode_mem *im, struct block_l
 				continue;
 			}
 		}
-		free_untracked(fs, blk);
+		free_untracked_batched(fs, &fb, blk);
 	}
+	free_batch_flush(fs, &fb);
 }
 
 int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64_t last,
@@ -131,11 +223,8 @@ int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64
 
 	break_layouts(fs, im, first, last, flags);
 	rc = untrack(fs, im, first, last, &data, &index);
-	if (data.n || index.n)
-		synchronize_rcu();
+	retire_index(fs, &index);
 	wait_and_free(fs, im, &data, flags);
-	for (size_t i = 0; i < index.n; i++)
-		fs_block_free_allocated(fs, index.blk[i]);
 	block_list_free(&data);
 	block_list_free(&index);
 	return rc;
@@ -143,9 +232,10 @@ int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64
 
 void layout_retire(struct daxfs *fs, uint64_t blk)
 {
-	pfn_untrack(fs_pfns(fs), blk - fs->alloc.data_start);
-	synchronize_rcu();
-	defer(fs, blk);
+	if (pfn_word_idle(pfn_untrack(fs_pfns(fs), blk - fs->alloc.data_start)))
+		free_untracked(fs, blk);
+	else
+		defer(fs, blk);
 }
 
 int deferred_init(struct daxfs *fs)

@@ -7,15 +7,25 @@
  *      and drop what caches it (kernel page cache);
  *   2. untrack: clear the range from the block map (persistently) and move
  *      its pfns to UNTRACKED, so no new reference can be taken;
- *   3. wait for an RCU grace period, so no reader still walks an index
- *      block or holds a pointer found before step 2 without a reference;
- *   4. wait until references and pins are zero (sleeping, woken by the
- *      last put), dropping the inode lock while asleep;
+ *   3. grace period, only for what readers use without a reference: the
+ *      index blocks the removal emptied, which bmap_lookup walks lock-free,
+ *      are freed on media at once but stay reserved in the allocator until
+ *      call_rcu's callback, after a grace period; nobody waits for it;
+ *   4. wait until references and pins of the data blocks are zero
+ *      (sleeping, woken by the last put), dropping the inode lock while
+ *      asleep; a block idle when it was untracked needs no wait;
  *   5. free the blocks.
  *
  * Untracking comes before the wait because references are taken without
  * any lock: waiting for idle while still tracked would let a new reference
- * slip in between the wait and the free.
+ * slip in between the wait and the free.  State and counts share one atomic
+ * word (pfn_table.h), so an untrack that finds the block idle freezes it
+ * there: try-get needs TRACKED, and a reader that found the pointer before
+ * the untrack either fails its try-get or, if the block has been freed and
+ * tracked again for another file meanwhile, fails the re-check of the map
+ * and puts.  That is why data blocks need no grace period (see
+ * tests/model/).  Directory and symlink blocks are read under the inode
+ * lock, which the remover holds, not under RCU alone.
  */
 #ifndef DAXFS_LAYOUT_BREAK_H
 #define DAXFS_LAYOUT_BREAK_H
@@ -35,8 +45,8 @@ int layout_remove(struct daxfs *fs, struct inode_mem *im, uint64_t first, uint64
 		  unsigned flags);
 
 /* Retires one block that a copy-on-write has already replaced in its map:
- * untrack, grace period, then free it or, busy, leave it to its last
- * user.  Never sleeps on the block. */
+ * untrack, then free it or, busy, leave it to its last user.  Never sleeps
+ * on the block. */
 void layout_retire(struct daxfs *fs, uint64_t blk);
 
 /* The interrupt flag of the calling thread's request (NULL: none), as

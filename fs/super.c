@@ -45,6 +45,9 @@ static void free_deferred_block(void *ctx, uint64_t pfn)
 
 static void teardown(struct daxfs *fs)
 {
+	/* Index blocks still waiting in call_rcu go back to the allocator
+	 * while it and the pfn table exist. */
+	rcu_barrier();
 	if (fs->pfns.table)
 		pins_destroy(fs);
 	inode_cache_destroy(fs);
@@ -279,7 +282,9 @@ int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out)
 	rcu_thread_enter();
 	out->block_size = DAXFS_BLOCK_SIZE;
 	out->total_blocks = fs->alloc.nblocks;
-	out->free_blocks = atomic_load(&fs->alloc.nfree);
+	/* Index blocks in their grace period count as free: an allocation
+	 * that needs them waits for them (fs_block_alloc). */
+	out->free_blocks = atomic_load(&fs->alloc.nfree) + atomic_load(&fs->index_pending);
 	out->total_inodes = fs->inode_count - 1;
 	out->free_inodes = inode_numbers_free(fs);
 	out->name_max = DAXFS_NAME_MAX;

@@ -49,6 +49,9 @@ struct daxfs {
 	pthread_mutex_t orphan_lock; /* the on-media orphan list */
 	pthread_mutex_t rename_lock; /* keeps the tree shape still for rename */
 
+	/* Index blocks waiting in call_rcu for their grace period. */
+	_Atomic uint64_t index_pending;
+
 	pthread_mutex_t deferred_lock; /* pfns handed to their last put */
 	uint64_t *deferred;
 	size_t ndeferred, deferred_cap;
@@ -71,6 +74,9 @@ void rcu_thread_enter(void);
 void fs_now(struct daxfs_ts *ts);
 /* Allocates a block: FREE → ALLOCATED. */
 int fs_block_alloc(struct daxfs *fs, uint64_t *blk);
+/* Allocates between 1 and n blocks at once (one fence); returns how many,
+ * or a negative errno. */
+int fs_block_alloc_many(struct daxfs *fs, uint64_t *out, unsigned n);
 /* Gives a block that never became TRACKED, or has become FREE in the table,
  * back to the allocator. */
 void fs_block_free_allocated(struct daxfs *fs, uint64_t blk);

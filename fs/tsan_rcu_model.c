@@ -15,8 +15,8 @@
 /*
  * liburcu is not built with TSan, so the ordering that its grace periods
  * and callbacks provide is invisible to it, and every reuse of memory
- * retired through RCU (an index block freed after synchronize_rcu and
- * reallocated, a directory node freed by call_rcu) is reported as a race.
+ * retired through RCU (an index block or a directory node freed by
+ * call_rcu and reallocated) is reported as a race.
  * The core calls liburcu's out-of-line entry points, so we interpose them
  * here and tell TSan about the edges RCU guarantees:
  *

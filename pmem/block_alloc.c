@@ -46,8 +46,14 @@ int block_alloc_init(struct block_alloc *ba, struct pool *pool)
 	nw = nwords_of(ba);
 	ba->ngroups = (unsigned)((nw + WORDS_PER_GROUP - 1) / WORDS_PER_GROUP);
 	ba->groups = calloc(ba->ngroups, sizeof(*ba->groups));
-	if (!ba->groups)
+	ba->reserved = calloc(nw, sizeof(*ba->reserved));
+	if (!ba->groups || !ba->reserved) {
+		free(ba->groups);
+		free(ba->reserved);
+		ba->groups = NULL;
+		ba->reserved = NULL;
 		return -ENOMEM;
+	}
 	for (unsigned g = 0; g < ba->ngroups; g++) {
 		struct alloc_group *grp = &ba->groups[g];
 		pthread_mutex_init(&grp->lock, NULL);
@@ -65,6 +71,8 @@ void block_alloc_destroy(struct block_alloc *ba)
 		pthread_mutex_destroy(&ba->groups[g].lock);
 	free(ba->groups);
 	ba->groups = NULL;
+	free(ba->reserved);
+	ba->reserved = NULL;
 }
 
 static bool group_get(struct block_alloc *ba, struct alloc_group *grp, uint64_t *blk)
@@ -72,9 +80,13 @@ static bool group_get(struct block_alloc *ba, struct alloc_group *grp, uint64_t 
 	uint64_t last = nwords_of(ba) - 1;
 
 	pthread_mutex_lock(&grp->lock);
+	uint64_t start = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
 	for (uint64_t i = 0; i < grp->nwords; i++) {
-		uint64_t w = grp->first_word + (grp->cursor + i) % grp->nwords;
-		uint64_t v = __atomic_load_n(&ba->bitmap[w], __ATOMIC_RELAXED);
+		uint64_t w = grp->first_word + (start + i) % grp->nwords;
+		/* Acquire: a bit seen cleared by block_alloc_put_reserved is
+		 * seen reserved too. */
+		uint64_t v = __atomic_load_n(&ba->bitmap[w], __ATOMIC_ACQUIRE) |
+			     __atomic_load_n(&ba->reserved[w], __ATOMIC_ACQUIRE);
 		if (w == last)
 			v |= tail_mask(ba);
 		if (v == ~0ULL)
@@ -82,13 +94,61 @@ static bool group_get(struct block_alloc *ba, struct alloc_group *grp, uint64_t 
 		unsigned bit = (unsigned)__builtin_ctzll(~v);
 		__atomic_fetch_or(&ba->bitmap[w], 1ULL << bit, __ATOMIC_RELAXED);
 		pool_persist(ba->pool, &ba->bitmap[w], 8);
-		grp->cursor = w - grp->first_word;
+		atomic_store_explicit(&grp->cursor, w - grp->first_word, memory_order_relaxed);
 		pthread_mutex_unlock(&grp->lock);
 		*blk = ba->data_start + w * 64 + bit;
 		return true;
 	}
 	pthread_mutex_unlock(&grp->lock);
 	return false;
+}
+
+/* Takes up to want free bits of the group, a bitmap word at a time; each
+ * word touched is flushed once, the caller drains. */
+static unsigned group_get_many(struct block_alloc *ba, struct alloc_group *grp, uint64_t *out,
+			       unsigned want)
+{
+	uint64_t last = nwords_of(ba) - 1;
+	unsigned got = 0;
+
+	pthread_mutex_lock(&grp->lock);
+	uint64_t start = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
+	for (uint64_t i = 0; i < grp->nwords && got < want; i++) {
+		uint64_t w = grp->first_word + (start + i) % grp->nwords;
+		/* Acquire: a bit seen cleared by block_alloc_put_reserved is
+		 * seen reserved too. */
+		uint64_t v = __atomic_load_n(&ba->bitmap[w], __ATOMIC_ACQUIRE) |
+			     __atomic_load_n(&ba->reserved[w], __ATOMIC_ACQUIRE);
+		if (w == last)
+			v |= tail_mask(ba);
+		if (v == ~0ULL)
+			continue;
+		uint64_t mask = 0;
+		while (v != ~0ULL && got < want) {
+			unsigned bit = (unsigned)__builtin_ctzll(~v);
+			v |= 1ULL << bit;
+			mask |= 1ULL << bit;
+			out[got++] = ba->data_start + w * 64 + bit;
+		}
+		__atomic_fetch_or(&ba->bitmap[w], mask, __ATOMIC_RELAXED);
+		pool_flush(ba->pool, &ba->bitmap[w], 8);
+		atomic_store_explicit(&grp->cursor, w - grp->first_word, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&grp->lock);
+	return got;
+}
+
+/* A free in word w moves its group's cursor back to w if w is lower. */
+static void cursor_back(struct block_alloc *ba, uint64_t w)
+{
+	struct alloc_group *grp = &ba->groups[w / WORDS_PER_GROUP];
+	uint64_t rel = w - grp->first_word;
+	uint64_t cur = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
+
+	while (rel < cur && !atomic_compare_exchange_weak_explicit(&grp->cursor, &cur, rel,
+								    memory_order_relaxed,
+								    memory_order_relaxed))
+		;
 }
 
 static unsigned home_group(const struct block_alloc *ba)
@@ -120,6 +180,29 @@ int block_alloc_get(struct block_alloc *ba, uint64_t *blk)
 	}
 }
 
+int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n)
+{
+	uint64_t avail = atomic_load(&ba->nfree), take;
+
+	do {
+		if (avail == 0)
+			return -ENOSPC;
+		take = avail < n ? avail : n;
+	} while (!atomic_compare_exchange_weak(&ba->nfree, &avail, avail - take));
+
+	/* As in block_alloc_get: the reserved bits exist somewhere. */
+	unsigned g0 = home_group(ba), got = 0;
+	for (;;) {
+		for (unsigned i = 0; i < ba->ngroups && got < take; i++)
+			got += group_get_many(ba, &ba->groups[(g0 + i) % ba->ngroups], out + got,
+					      (unsigned)take - got);
+		if (got == take)
+			break;
+	}
+	pool_drain(ba->pool);
+	return (int)got;
+}
+
 void block_alloc_put(struct block_alloc *ba, uint64_t blk)
 {
 	uint64_t i = blk - ba->data_start;
@@ -127,6 +210,51 @@ void block_alloc_put(struct block_alloc *ba, uint64_t blk)
 	__atomic_fetch_and(&ba->bitmap[i / 64], ~(1ULL << (i % 64)), __ATOMIC_RELEASE);
 	pool_persist(ba->pool, &ba->bitmap[i / 64], 8);
 	atomic_fetch_add(&ba->nfree, 1);
+	cursor_back(ba, i / 64);
+}
+
+void block_alloc_put_many(struct block_alloc *ba, const uint64_t *blks, size_t n)
+{
+	uint64_t *last = NULL;
+
+	for (size_t k = 0; k < n; k++) {
+		uint64_t i = blks[k] - ba->data_start;
+		uint64_t *w = &ba->bitmap[i / 64];
+		__atomic_fetch_and(w, ~(1ULL << (i % 64)), __ATOMIC_RELEASE);
+		/* Blocks of one file often share a bitmap word: flush it once. */
+		if (w != last && last)
+			pool_flush(ba->pool, last, 8);
+		if (w != last)
+			cursor_back(ba, i / 64);
+		last = w;
+	}
+	if (last) {
+		pool_flush(ba->pool, last, 8);
+		pool_drain(ba->pool);
+	}
+	atomic_fetch_add(&ba->nfree, n);
+}
+
+void block_alloc_put_reserved(struct block_alloc *ba, const uint64_t *blks, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		uint64_t i = blks[k] - ba->data_start;
+		/* Reserved first, so that no scan ever sees the block free. */
+		__atomic_fetch_or(&ba->reserved[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
+		__atomic_fetch_and(&ba->bitmap[i / 64], ~(1ULL << (i % 64)), __ATOMIC_RELEASE);
+		pool_flush(ba->pool, &ba->bitmap[i / 64], 8);
+	}
+	if (n)
+		pool_drain(ba->pool);
+}
+
+void block_alloc_unreserve(struct block_alloc *ba, uint64_t blk)
+{
+	uint64_t i = blk - ba->data_start;
+
+	__atomic_fetch_and(&ba->reserved[i / 64], ~(1ULL << (i % 64)), __ATOMIC_RELEASE);
+	atomic_fetch_add(&ba->nfree, 1);
+	cursor_back(ba, i / 64);
 }
 
 bool block_alloc_test(const struct block_alloc *ba, uint64_t blk)

@@ -2,26 +2,30 @@
  * SPDX-License-Identifier: MIT
  *
  * Promela model of the daxfs block reference protocol: lock-free readers
- * that take a reference on a data block ("pfn") found through a file's block
- * map, racing with truncate, which unmaps the block and frees it, and with the
- * allocator, which may hand the freed block to another file (or back to the
- * same one).  See README.md beside this file; run-model.sh checks it.
+ * that walk a file's block map (an index block, read without a reference)
+ * and take a reference on the data block ("pfn") it points to, racing with
+ * truncate, which unmaps the block and frees it, and with the allocator,
+ * which may hand the freed block to another file (or back to the same one).
+ * See README.md beside this file; run-model.sh checks it.
  *
  * Variants, chosen with -D on the spin command line:
- *   (none)      the implemented order: untrack -> grace period -> wait for
- *               refs == 0 -> free.  Expected: no errors.
- *   REVERSED    wait for refs == 0 while the block is still TRACKED, then
- *               untrack, grace period, free.  Expected: a reference slips in
- *               between the wait and the free (assertion at the free step).
- *   NO_RECHECK  the reader does not re-check the map slot after try-get.
- *   NO_GP       the remover skips the RCU grace period.
+ *   (none)       the implemented order: untrack -> wait for refs == 0 ->
+ *                free the data block; the emptied index block is handed to
+ *                call_rcu and freed after a grace period.  Expected: no
+ *                errors.
+ *   REVERSED     wait for refs == 0 while the block is still TRACKED, then
+ *                untrack, free.  Expected: a reference slips in between the
+ *                wait and the free (assertion at the free step).
+ *   NO_RECHECK   the reader does not re-check the map after try-get.
+ *   NO_INDEX_GP  the index block is freed at once, without a grace period.
+ *   DATA_GP      a grace period also before the wait for the data block
+ *                (the previous implementation).
  *
  * The model assumes sequential consistency: every statement is one atomic,
  * globally visible step.  The C code must supply the ordering that makes
  * this true (RCU primitives, atomic RMW on refs/state, release/acquire on the
  * map slot).
  */
-
 #ifndef NREADERS
 #define NREADERS 2	/* reader processes, all reading file 0 */
 #endif
@@ -34,6 +38,7 @@
 
 #define NPFN	2	/* pfns are 1..NPFN; 0 is the null pointer in a map slot */
 #define NFILES	2	/* file 0 is truncated; file 1 can receive its block */
+#define NNODES	3	/* index blocks 1..NNODES; 0: a file with an empty map */
 #define NOFILE	255	/* owner of a free pfn */
 #define RFILE	0	/* the file the readers read and the remover truncates */
 
@@ -42,7 +47,9 @@ mtype = { FREE, ALLOCATED, TRACKED, UNTRACKED };
 mtype state[NPFN + 1];	/* per-pfn entry: state ... */
 byte refs[NPFN + 1];	/* ... reference count (busy: > 0, idle: == 0) ... */
 byte owner[NPFN + 1];	/* ... and the file it belongs to (for the assertion) */
-byte slot[NFILES];	/* each file's block map: one slot, a pfn or 0 */
+byte root[NFILES];	/* each file's map word: an index block, or 0 */
+byte ixslot[NNODES + 1];	/* the one slot of each index block: a pfn or 0 */
+bool ixfreed[NNODES + 1];	/* index block given back to the allocator */
 bool in_cs[NREADERS];	/* reader i is inside an RCU read-side critical section */
 
 /* The safety invariant, checked at the free step and by the monitor. */
@@ -68,16 +75,33 @@ inline synchronize_rcu()
 	i = 0	/* keep the state vector canonical */
 }
 
-/* Untrack: unpublish the pointer, then mark the entry so try-get fails. */
-inline untrack()
+/* Looks the file's block up: load the map word, then read the slot of the
+ * index block it names.  The index block is read without a reference, so it
+ * must not have been freed (its memory may be another file's data by now). */
+inline lookup(x, p)
 {
-	slot[RFILE] = 0;
-	state[p] = UNTRACKED
+	x = root[RFILE];
+	if
+	:: x == 0 -> p = 0
+	:: else ->
+		atomic { assert(!ixfreed[x]); p = ixslot[x] }
+	fi
+}
+
+/* call_rcu(free index block x): the callback runs after a grace period. */
+proctype index_free_cb(byte x)
+{
+	byte i;
+
+#ifndef NO_INDEX_GP
+	synchronize_rcu();
+#endif
+	ixfreed[x] = true
 }
 
 proctype reader(byte id)
 {
-	byte n, p;
+	byte n, p, x, q;
 	bool got;
 
 	do
@@ -86,7 +110,7 @@ proctype reader(byte id)
 		n++;
 		in_cs[id] = true;		/* rcu_read_lock() */
 retry:
-		p = slot[RFILE];		/* load the map slot */
+		lookup(x, p);
 		if
 		:: p == 0 ->			/* a hole: nothing to reference */
 			in_cs[id] = false;
@@ -106,10 +130,11 @@ retry:
 		:: else
 		fi;
 #ifndef NO_RECHECK
-		/* The slot may have changed between the load and the get: the
+		/* The map may have changed between the load and the get: the
 		 * reference may be on a block that is no longer ours. */
+		lookup(x, q);
 		if
-		:: slot[RFILE] != p -> refs[p]--; goto retry
+		:: q != p -> refs[p]--; goto retry
 		:: else
 		fi;
 #endif
@@ -120,33 +145,42 @@ retry:
 
 		refs[p]--;			/* put */
 next:
-		p = 0; got = false
+		p = 0; q = 0; x = 0; got = false
 	od
+}
+
+/* Untrack: unpublish the pointer (the emptied index block leaves the map
+ * too), then mark the entry so try-get fails. */
+inline untrack()
+{
+	ixslot[x] = 0;
+	root[RFILE] = 0;
+	state[p] = UNTRACKED
 }
 
 /* truncate of file 0's only block */
 proctype remover()
 {
-	byte p, i;
+	byte p, x, i;
 
-	p = slot[RFILE];
+	x = root[RFILE];
+	p = ixslot[x];
 	assert(p != 0);
 	skip;				/* (1) break layouts: nothing to model */
 #ifndef REVERSED
 	untrack();			/* (2) */
-#ifndef NO_GP
-	synchronize_rcu();		/* (3) */
+	run index_free_cb(x);		/* call_rcu: the index block after a grace period */
+#ifdef DATA_GP
+	synchronize_rcu();
 #endif
-	refs[p] == 0;			/* (4) wait until idle */
+	refs[p] == 0;			/* (3) wait until idle (at once if idle already) */
 #else
 	/* wait for idle first, with nothing that stops new lookups */
 	refs[p] == 0;
 	untrack();
-#ifndef NO_GP
-	synchronize_rcu();
+	run index_free_cb(x);
 #endif
-#endif
-	/* (5) free: the check is a separate step from the wait above, so any
+	/* (4) free: the check is a separate step from the wait above, so any
 	 * reference taken after the wait is caught here. */
 	atomic {
 		assert(refs[p] == 0);
@@ -157,12 +191,13 @@ proctype remover()
 
 /*
  * Writes into holes: take any FREE pfn and put it in any file whose slot is
- * empty, so a freed block can go to file 1 or back to file 0.  The entry is
- * TRACKED before the pointer is published.
+ * empty, so a freed block can go to file 1 or back to file 0 (whose map then
+ * gets a new index block, 3).  The entry is TRACKED before the pointer is
+ * published.
  */
 proctype allocator()
 {
-	byte k, q, f;
+	byte k, q, f, x;
 
 	do
 	:: k == NALLOCS -> break
@@ -170,18 +205,22 @@ proctype allocator()
 end:		/* blocking here for want of a free pfn or a hole is fine */
 		atomic {
 			if
-			:: state[1] == FREE && slot[0] == 0 -> q = 1; f = 0
-			:: state[1] == FREE && slot[1] == 0 -> q = 1; f = 1
-			:: state[2] == FREE && slot[0] == 0 -> q = 2; f = 0
-			:: state[2] == FREE && slot[1] == 0 -> q = 2; f = 1
+			:: state[1] == FREE && (root[0] == 0 || ixslot[root[0]] == 0) -> q = 1; f = 0
+			:: state[1] == FREE && ixslot[root[1]] == 0 -> q = 1; f = 1
+			:: state[2] == FREE && (root[0] == 0 || ixslot[root[0]] == 0) -> q = 2; f = 0
+			:: state[2] == FREE && ixslot[root[1]] == 0 -> q = 2; f = 1
 			fi;
 			owner[q] = f;
 			state[q] = ALLOCATED
 		}
 		state[q] = TRACKED;
-		slot[f] = q;			/* publish */
+		x = root[f];
+		if
+		:: x == 0 -> ixslot[3] = q; root[f] = 3	/* new index block, then publish */
+		:: else -> ixslot[x] = q			/* publish */
+		fi;
 		k++;
-		q = 0; f = 0
+		q = 0; f = 0; x = 0
 	od
 }
 
@@ -197,9 +236,11 @@ init
 	byte r;
 
 	atomic {
-		/* file 0 holds pfn 1; pfn 2 is free; file 1 is a hole */
-		state[1] = TRACKED; owner[1] = RFILE; slot[RFILE] = 1;
+		/* file 0 holds pfn 1 through index block 1; pfn 2 is free;
+		 * file 1 has index block 2 with a hole */
+		state[1] = TRACKED; owner[1] = RFILE; root[RFILE] = 1; ixslot[1] = 1;
 		state[2] = FREE; owner[2] = NOFILE;
+		root[1] = 2;
 		for (r : 0 .. NREADERS - 1) {
 			run reader(r)
 		}

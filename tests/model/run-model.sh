@@ -26,11 +26,12 @@ trap 'rm -rf "$tmp"' EXIT
 
 # name | -D flags | expected (pass: no errors, exhaustive; fail: a counterexample) | what it shows
 variants=(
-	"implemented||pass|untrack, grace period, wait idle, free: safe"
+	"implemented||pass|untrack, wait idle, free; index block freed by call_rcu after a grace period: safe"
 	"reversed|-DREVERSED|fail|wait idle while TRACKED, then untrack: a reference slips in"
-	"no-recheck+no-gp|-DNO_RECHECK -DNO_GP|fail|neither re-check nor grace period: reader uses a reallocated block"
-	"no-recheck|-DNO_RECHECK|pass|without the re-check the grace period still prevents reuse under a lookup"
-	"no-gp|-DNO_GP|pass|without the grace period the re-check still rejects a reallocated block"
+	"no-recheck|-DNO_RECHECK|fail|without the re-check a reader keeps a reference on a freed and reallocated block"
+	"no-index-gp|-DNO_INDEX_GP|fail|an index block freed without a grace period is still walked by a reader"
+	"data-gp|-DDATA_GP|pass|a grace period before the wait as well (the previous order) is safe too"
+	"data-gp+no-recheck|-DDATA_GP -DNO_RECHECK|pass|with that grace period the re-check would not be needed"
 )
 
 start=$(date +%s.%N)

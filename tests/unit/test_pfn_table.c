@@ -673,9 +673,11 @@ static void *remover_main(void *arg)
 		uint64_t pfn = xorshift(&seed) % STRESS_PFNS;
 		uint64_t w = pfn_untrack(t, pfn);
 
-		/* No getter can still be between finding the table and
-		 * its try-get once a grace period has passed. */
-		synchronize_rcu();
+		/* As layout_remove does, no grace period: an entry idle when
+		 * it is untracked can never be referenced again in this
+		 * life (try-get needs TRACKED), so it is freed at once; a
+		 * getter's try-get after the free sees the next life, with
+		 * its own generation and contents. */
 		if (pfn_word_idle(w)) {
 			atomic_fetch_add(&s_idle_free, 1);
 			if (pfn_transition(t, pfn, PFN_UNTRACKED, PFN_FREE, 0, 0))

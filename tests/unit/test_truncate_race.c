@@ -600,6 +600,9 @@ static struct daxfs_statfs statfs_of(struct daxfs *f)
 /* The table and the allocator agree, and nothing is left held. */
 static void check_table(struct daxfs *f, const char *when)
 {
+	/* Index blocks removed from a map go back to the allocator after a
+	 * grace period, from call_rcu: let them arrive. */
+	rcu_barrier();
 	struct pfn_table *t = fs_pfns(f);
 	struct daxfs_statfs st = statfs_of(f);
 	uint64_t used = 0, busy = 0, untracked = 0;
