@@ -25,7 +25,9 @@ static int check_name(const char *name)
 {
 	size_t len = strnlen(name, DAXFS_NAME_MAX + 1);
 
-	if (len == 0 || strchr(name, '/'))
+	if (len == 0)
+		return -ENOENT; /* as the kernel's path walk says for "" */
+	if (strchr(name, '/'))
 		return -EINVAL;
 	if (len > DAXFS_NAME_MAX)
 		return -ENAMETOOLONG;
@@ -178,8 +180,12 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 	int rc;
 
 	rcu_thread_enter();
+	/* "." and ".." pass check_name: test them first, or they would be
+	 * created as ordinary entries. */
+	if (is_dot(name))
+		return -EEXIST;
 	if ((rc = check_name(name)))
-		return is_dot(name) ? -EEXIST : rc;
+		return rc;
 	struct inode_mem *dir = get_dir(fs, parent, &rc);
 	if (!dir)
 		return rc;
@@ -325,8 +331,10 @@ int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, const char *n
 	int rc;
 
 	rcu_thread_enter();
+	if (is_dot(newname))
+		return -EEXIST;
 	if ((rc = check_name(newname)))
-		return is_dot(newname) ? -EEXIST : rc;
+		return rc;
 	struct inode_mem *dir = get_dir(fs, newparent, &rc);
 	struct inode_mem *im = inode_get(fs, ino);
 	if (!dir)

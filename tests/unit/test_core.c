@@ -350,6 +350,46 @@ static void test_names(struct daxfs *fs)
 	CHECK_EQ(count_dir(fs, d.ino), 4); /* . .. moved nnn... */
 }
 
+/* "." and ".." can never be created as entries, whatever the call; an empty
+ * name does not exist and a name with a slash is not a name. */
+static void test_dot_names(struct daxfs *fs)
+{
+	static const char *const dots[] = { ".", ".." };
+	struct daxfs_attr a;
+	int before = count_dir(fs, DAXFS_ROOT_INO);
+	uint64_t ibefore = free_inodes(fs);
+	uint64_t f = create_file(fs, DAXFS_ROOT_INO, "dotsrc");
+
+	for (int i = 0; i < 2; i++) {
+		const char *n = dots[i];
+		CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, n, S_IFREG | 0644, 0, &a),
+			 -EEXIST);
+		CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, n, 0755, &a), -EEXIST);
+		CHECK_EQ(daxfs_symlink(fs, &root_cred, DAXFS_ROOT_INO, n, "t", &a), -EEXIST);
+		CHECK_EQ(daxfs_link(fs, f, DAXFS_ROOT_INO, n, &a), -EEXIST);
+		/* As Linux: renaming onto "." or ".." is EBUSY. */
+		CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "dotsrc", DAXFS_ROOT_INO, n, 0), -EBUSY);
+	}
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, "", S_IFREG | 0644, 0, &a), -ENOENT);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "", 0755, &a), -ENOENT);
+	CHECK_EQ(daxfs_symlink(fs, &root_cred, DAXFS_ROOT_INO, "", "t", &a), -ENOENT);
+	CHECK_EQ(daxfs_link(fs, f, DAXFS_ROOT_INO, "", &a), -ENOENT);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "dotsrc", DAXFS_ROOT_INO, "", 0), -ENOENT);
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, "a/b", S_IFREG | 0644, 0, &a),
+		 -EINVAL);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "a/b", 0755, &a), -EINVAL);
+	CHECK_EQ(daxfs_symlink(fs, &root_cred, DAXFS_ROOT_INO, "a/b", "t", &a), -EINVAL);
+	CHECK_EQ(daxfs_link(fs, f, DAXFS_ROOT_INO, "a/b", &a), -EINVAL);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "dotsrc", DAXFS_ROOT_INO, "a/b", 0), -EINVAL);
+	/* Nothing was created: the root lists what it listed, plus dotsrc. */
+	CHECK_EQ(count_dir(fs, DAXFS_ROOT_INO), before + 1);
+	CHECK_EQ(daxfs_getattr(fs, f, &a), 0);
+	CHECK_EQ(a.nlink, 1);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "dotsrc"), 0);
+	daxfs_forget(fs, f, 1);
+	CHECK_EQ(free_inodes(fs), ibefore);
+}
+
 static void test_orphans_and_recovery(void)
 {
 	struct daxfs *fs = mount_pool();
@@ -631,6 +671,7 @@ int main(void)
 	test_ranges(fs);
 	test_names(fs);
 	test_flags_and_atime(fs);
+	test_dot_names(fs);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
 	/* Everything is still there after a remount. */
