@@ -16,6 +16,7 @@
 
 #include "../../fs/block_map.h"
 #include "../../fs/daxfs_ioctl.h"
+#include "../../fs/fault.h"
 #include "../../fs/super.h"
 #include "check.h"
 
@@ -390,6 +391,67 @@ static void test_dot_names(struct daxfs *fs)
 	CHECK_EQ(free_inodes(fs), ibefore);
 }
 
+/* A create that runs out of memory at any allocation is all or nothing: a
+ * failed one leaves no entry, no inode and no block behind and the
+ * directory fully usable; a successful one is complete.  Each directory
+ * is fresh, so the create also has to grow it by a block, and each round
+ * is a fresh mount, so the new inode is not cached in memory yet. */
+static void test_create_nomem(void)
+{
+	struct daxfs *fs = mount_pool();
+	uint64_t bbefore = free_blocks(fs), ibefore = free_inodes(fs);
+	struct daxfs_attr d, a;
+	int failed = 0;
+
+	for (int k = 1; k <= 6; k++) {
+		char dname[16];
+		snprintf(dname, sizeof(dname), "nomem%d", k);
+		CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, dname, 0755, &d), 0);
+		CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+		fs = mount_pool();
+		CHECK_EQ(count_dir(fs, d.ino), 2); /* builds the index */
+		uint64_t b0 = free_blocks(fs), i0 = free_inodes(fs);
+		daxfs_fault_nomem_at = k;
+		int rc = daxfs_mknod(fs, &root_cred, d.ino, "x", S_IFREG | 0644, 0, &a);
+		daxfs_fault_nomem_at = 0;
+		if (rc) {
+			failed++;
+			CHECK_EQ(rc, -ENOMEM);
+			CHECK_EQ(free_blocks(fs), b0);
+			CHECK_EQ(free_inodes(fs), i0);
+			CHECK_EQ(daxfs_lookup(fs, d.ino, "x", &a), -ENOENT);
+			CHECK_EQ(count_dir(fs, d.ino), 2);
+			CHECK_EQ(daxfs_getattr(fs, d.ino, &a), 0);
+			CHECK_EQ(a.size, 0);
+		} else {
+			CHECK_EQ(daxfs_getattr(fs, a.ino, &a), 0);
+			CHECK_EQ(a.nlink, 1);
+			daxfs_forget(fs, a.ino, 1);
+			CHECK_EQ(count_dir(fs, d.ino), 3);
+		}
+		/* The directory takes names as before. */
+		for (int i = 0; i < 20; i++) {
+			char n[16];
+			snprintf(n, sizeof(n), "y%d", i);
+			CHECK_EQ(daxfs_mknod(fs, &root_cred, d.ino, n, S_IFREG | 0644, 0, &a), 0);
+			daxfs_forget(fs, a.ino, 1);
+		}
+		CHECK_EQ(count_dir(fs, d.ino), 22 + !rc);
+		for (int i = 0; i < 20; i++) {
+			char n[16];
+			snprintf(n, sizeof(n), "y%d", i);
+			CHECK_EQ(daxfs_unlink(fs, d.ino, n), 0);
+		}
+		if (!rc)
+			CHECK_EQ(daxfs_unlink(fs, d.ino, "x"), 0);
+		CHECK_EQ(daxfs_rmdir(fs, DAXFS_ROOT_INO, dname), 0);
+	}
+	CHECK(failed >= 3); /* the name, the slot list, the inode */
+	CHECK_EQ(free_blocks(fs), bbefore);
+	CHECK_EQ(free_inodes(fs), ibefore);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 static void test_orphans_and_recovery(void)
 {
 	struct daxfs *fs = mount_pool();
@@ -682,6 +744,7 @@ int main(void)
 	CHECK(free_blocks(fs) < before);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
+	test_create_nomem();
 	test_orphans_and_recovery();
 	test_layout_wait();
 	test_unmount_with_pins();
