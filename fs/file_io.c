@@ -526,16 +526,67 @@ static int punch(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t 
 	return 0;
 }
 
+/* Runs of file blocks [first, last] that one preallocation added past EOF. */
+struct prealloc_runs {
+	uint64_t (*r)[2];
+	size_t n, cap;
+};
+
+/* Records block i before it is allocated, so that every block the call
+ * added is in a run: -ENOMEM if the list cannot grow. */
+static int runs_add(struct prealloc_runs *runs, uint64_t i)
+{
+	if (runs->n && runs->r[runs->n - 1][1] + 1 == i) {
+		runs->r[runs->n - 1][1] = i;
+		return 0;
+	}
+	if (runs->n == runs->cap) {
+		size_t cap = runs->cap ? runs->cap * 2 : 8;
+		void *n = realloc(runs->r, cap * sizeof(*runs->r));
+		if (!n)
+			return -ENOMEM;
+		runs->r = n;
+		runs->cap = cap;
+	}
+	runs->r[runs->n][0] = runs->r[runs->n][1] = i;
+	runs->n++;
+	return 0;
+}
+
+/* A failed preallocation gives back the blocks it added past EOF (through
+ * the removal protocol, which also frees the index blocks they emptied), so
+ * that it consumes no space; blocks that were there before stay.  Blocks it
+ * put into holes below EOF stay too: they read as the zeros they replace,
+ * and a reader may already hold them. */
 static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t end)
 {
-	for (uint64_t i = off / DAXFS_BLOCK_SIZE; i * DAXFS_BLOCK_SIZE < end; i++) {
+	uint64_t past_eof = (im->di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+	uint64_t first = off / DAXFS_BLOCK_SIZE, limit = (end + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+	struct prealloc_runs runs = { 0 };
+	int rc = 0;
+
+	/* What plainly cannot fit fails before it allocates anything (and
+	 * before it grows the map's height, which a removal keeps). */
+	uint64_t need = limit - first;
+	for (uint64_t i = bmap_seek(fs, im->di, first, limit, true); i < limit;
+	     i = bmap_seek(fs, im->di, i + 1, limit, true))
+		need--;
+	if (need > atomic_load(&fs->alloc.nfree))
+		return -ENOSPC;
+	for (uint64_t i = first; i < limit; i++) {
 		if (bmap_lookup(fs, im->di, i))
 			continue;
-		int rc = file_alloc_zeroed(fs, im, i, NULL);
-		if (rc)
-			return rc;
+		if (i >= past_eof && (rc = runs_add(&runs, i)))
+			break;
+		if ((rc = file_alloc_zeroed(fs, im, i, NULL)))
+			break;
 	}
-	return 0;
+	/* A run's last block may be the one whose allocation failed: removing
+	 * a hole is a no-op. */
+	for (size_t k = runs.n; rc && k-- > 0;)
+		layout_remove(fs, im, runs.r[k][0], runs.r[k][1], 0);
+	free(runs.r);
+	return rc;
 }
 
 int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)

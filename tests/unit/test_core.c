@@ -534,6 +534,57 @@ static void test_enospc(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+/* A preallocation that runs out of space gives back every block it added
+ * past EOF and keeps what was there: statfs agrees before and after, in
+ * both modes, and across a remount. */
+static void test_fallocate_enospc(void)
+{
+	struct daxfs *fs = mount_pool();
+	struct daxfs_attr a;
+	char buf[100], back[100];
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "falloc");
+	fill(buf, sizeof(buf), 5);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	/* A block preallocated past EOF before the failing calls. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 5 * 4096, 4096), 0);
+	/* ... and one far out, so that the map already has the height a
+	 * large request needs. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 600 * 4096, 4096), 0);
+	uint64_t before = free_blocks(fs);
+	static const int modes[] = { 0, FALLOC_FL_KEEP_SIZE };
+	for (int m = 0; m < 2; m++) {
+		CHECK_EQ(daxfs_fallocate(fs, ino, modes[m], 0, 100 << 20), -ENOSPC);
+		CHECK_EQ(free_blocks(fs), before);
+		CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+		CHECK_EQ(a.size, sizeof(buf));
+		CHECK(bmap_lookup(fs, dinode(fs, ino), 0) != 0);
+		CHECK(bmap_lookup(fs, dinode(fs, ino), 5) != 0);
+		CHECK_EQ(bmap_lookup(fs, dinode(fs, ino), 6), 0);
+		CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+		CHECK(memcmp(buf, back, sizeof(buf)) == 0);
+	}
+	/* One that fits by its data blocks but not with the index blocks it
+	 * needs fails only at its last block: what it added goes back. */
+	uint64_t f = free_blocks(fs);
+	CHECK_EQ(daxfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 1024 * 4096, f * 4096), -ENOSPC);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(daxfs_fallocate(fs, ino, 0, 1024 * 4096, f * 4096), -ENOSPC);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, sizeof(buf));
+	CHECK(bmap_lookup(fs, dinode(fs, ino), 600) != 0);
+	CHECK_EQ(bmap_lookup(fs, dinode(fs, ino), 1024), 0);
+	/* A fit still succeeds. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, 0, 0, 8 * 4096), 0);
+	CHECK_EQ(free_blocks(fs), before - 6);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+	fs = mount_pool();
+	CHECK_EQ(free_blocks(fs), before - 6);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "falloc"), 0);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -751,6 +802,7 @@ int main(void)
 	test_export_lookup();
 	mkpool("8M", "");
 	test_enospc();
+	test_fallocate_enospc();
 	test_bad_pools();
 
 	char cmd[400];
