@@ -485,20 +485,42 @@ static int zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, u
 	return 0;
 }
 
+/* Bytes past EOF must read as zeros once the file grows again, so a shrink
+ * zeroes the rest of its new last block.  What can fail there (the copy of
+ * a block under a STABLE pin) is done first, before anything changes: a
+ * truncate that fails leaves the file as it was. */
 int file_truncate(struct daxfs *fs, struct inode_mem *im, uint64_t size)
 {
-	uint64_t old = im->di->size;
+	struct pfn_table *t = fs_pfns(fs);
+	uint64_t boff = size % DAXFS_BLOCK_SIZE, blk = 0;
+	bool waited = false;
+	int rc;
 
 	if (size > DAXFS_MAX_FILE_SIZE)
 		return -EFBIG;
+	if (size < im->di->size && boff) {
+		/* May drop and retake the lock: the size is read after. */
+		do {
+			rcu_read_lock();
+			blk = get_block(fs, t, im->di, size / DAXFS_BLOCK_SIZE);
+			rcu_read_unlock();
+		} while (blk && (rc = stable_before_change(fs, im, size / DAXFS_BLOCK_SIZE, &blk,
+							   &waited)) == -EAGAIN);
+		if (blk && rc) {
+			pfn_put(t, blk - fs->alloc.data_start);
+			return rc;
+		}
+	}
+	uint64_t old = im->di->size;
 	pool_store8(&fs->pool, &im->di->size, size);
+	if (blk) {
+		if (size < old)
+			pool_memset_persist(&fs->pool, (char *)pool_block(&fs->pool, blk) + boff, 0,
+					    DAXFS_BLOCK_SIZE - boff);
+		pfn_put(t, blk - fs->alloc.data_start);
+	}
 	if (size >= old)
 		return 0; /* bytes past the old EOF are zero already */
-	if (size % DAXFS_BLOCK_SIZE) {
-		int rc = zero_in_block(fs, im, size, DAXFS_BLOCK_SIZE - size % DAXFS_BLOCK_SIZE);
-		if (rc)
-			return rc;
-	}
 	return layout_remove(fs, im, (size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE, UINT64_MAX,
 			     0);
 }

@@ -585,6 +585,75 @@ static void test_fallocate_enospc(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+/* A truncate that cannot zero the rest of its new last block (the block is
+ * under a STABLE pin, so zeroing needs a copy, and the pool is full) fails
+ * without changing the file; bytes past EOF never come back as old data. */
+static void test_truncate_enospc(void)
+{
+	struct daxfs *fs = mount_pool();
+	static char buf[3 * 4096], back[sizeof(buf)], chunk[1 << 20];
+	char zeros[4096] = { 0 };
+	struct daxfs_attr a;
+	uint64_t before = free_blocks(fs);
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "pinned");
+	fill(buf, sizeof(buf), 6);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_open(fs, ino, O_RDWR), 0);
+	uint64_t h = daxfs_handle_new(fs);
+	static struct daxfs_ioc_pin pin;
+	pin.offset = 4096;
+	pin.length = 4096;
+	pin.flags = DAXFS_PIN_READ | DAXFS_PIN_STABLE;
+	CHECK_EQ(daxfs_pin(fs, ino, h, &pin), 0);
+	uint64_t big = create_file(fs, DAXFS_ROOT_INO, "filler");
+	ssize_t n;
+	uint64_t total = 0;
+	while ((n = daxfs_write(fs, big, chunk, sizeof(chunk), total, false)) > 0)
+		total += (uint64_t)n;
+	CHECK_EQ(free_blocks(fs), 0);
+
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 4096 + 100 };
+	int rc = daxfs_setattr(fs, ino, &sa, &a);
+	CHECK_EQ(rc, -ENOSPC);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, sizeof(buf));
+	if (a.size != sizeof(buf)) {
+		/* Shrunk after all: growing again must show zeros. */
+		sa.size = sizeof(buf);
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+		CHECK(memcmp(back + 4096 + 100, zeros, 4096 - 100) == 0);
+		CHECK(memcmp(back + 8192, zeros, 4096) == 0);
+	} else {
+		CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+		CHECK(memcmp(back, buf, sizeof(buf)) == 0);
+	}
+
+	/* With space for the copy, the same truncate goes through, and the
+	 * pinned block keeps its content. */
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "filler"), 0);
+	daxfs_forget(fs, big, 1);
+	sa.size = 4096 + 100;
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK(memcmp((char *)pool_block(&fs->pool, pin.extents[0].pool_offset / 4096) + 100,
+		     buf + 4096 + 100, 4096 - 100) == 0);
+	sa.size = sizeof(buf);
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+	CHECK(memcmp(back, buf, 4096 + 100) == 0);
+	CHECK(memcmp(back + 4096 + 100, zeros, 4096 - 100) == 0);
+	CHECK(memcmp(back + 8192, zeros, 4096) == 0);
+
+	CHECK_EQ(daxfs_unpin(fs, h, pin.pin_id), 0);
+	daxfs_handle_release(fs, h);
+	daxfs_release(fs, ino);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "pinned"), 0);
+	daxfs_forget(fs, ino, 1);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -803,6 +872,7 @@ int main(void)
 	mkpool("8M", "");
 	test_enospc();
 	test_fallocate_enospc();
+	test_truncate_enospc();
 	test_bad_pools();
 
 	char cmd[400];
