@@ -9,6 +9,7 @@
 #include "block_map.h"
 #include "fault.h"
 #include "inode.h"
+#include "layout_break.h"
 
 _Atomic int daxfs_fault_nomem_at;
 
@@ -256,13 +257,14 @@ static int grow_dir(struct daxfs *fs, struct inode_mem *dir, struct dir_index *i
 	if (rc)
 		return rc;
 	pool_memset_persist(&fs->pool, pool_block(&fs->pool, blk), 0, DAXFS_BLOCK_SIZE);
-	rc = bmap_set(fs, dir->di, index, blk);
-	if (rc) {
-		fs_block_free_allocated(fs, blk);
-		return rc;
-	}
+	/* Tracked before it is reachable, as file blocks are (publish()). */
 	pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_ALLOCATED, PFN_TRACKED,
 		       pfn_owner(dir->ino, index), dir->di->generation);
+	rc = bmap_set(fs, dir->di, index, blk);
+	if (rc) {
+		layout_retire(fs, blk);
+		return rc;
+	}
 	pool_store8(&fs->pool, &dir->di->blocks, dir->di->blocks + 1);
 	pool_store8(&fs->pool, &dir->di->size, dir->di->size + DAXFS_BLOCK_SIZE);
 	for (uint64_t s = DAXFS_DIRENTS_PER_BLOCK; s-- > 0;)

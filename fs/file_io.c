@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,13 +67,24 @@ void daxfs_release(struct daxfs *fs, uint64_t ino)
 static uint64_t get_block(struct daxfs *fs, struct pfn_table *t, struct daxfs_dinode *di,
 			  uint64_t index)
 {
-	for (;;) {
+	for (unsigned tries = 0;; tries++) {
 		uint64_t blk = bmap_lookup(fs, di, index);
 		if (!blk)
 			return 0;
 		uint64_t pfn = blk - fs->alloc.data_start;
-		if (!pfn_tryget(t, pfn))
-			continue; /* untracked under us: the map has changed */
+		if (!pfn_tryget(t, pfn)) {
+			/* Untracked under us: the map has changed, or is about to
+			 * (a removal clears the pointer after untracking).  If it
+			 * still holds the same pointer, back off rather than spin
+			 * on the block in transition. */
+			if (bmap_lookup(fs, di, index) == blk) {
+				if (tries < 64)
+					caa_cpu_relax();
+				else
+					sched_yield();
+			}
+			continue;
+		}
 		if (bmap_lookup(fs, di, index) == blk)
 			return blk;
 		/* Freed and reused while we looked: not ours any more. */
@@ -233,16 +245,25 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 
 	pool_drain(&fs->pool);
 	for (int i = 0; i < b->n; i++) {
-		if (!*rc)
-			*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
 		if (*rc) {
 			if (upto == end)
 				upto = b->nb[i].pos;
 			fs_block_free_allocated(fs, b->nb[i].blk);
 			continue;
 		}
+		/* Tracked before the pointer is stored: a lock-free reader that
+		 * finds it can take its reference at once instead of spinning
+		 * until the transition. */
 		pfn_transition(fs_pfns(fs), b->nb[i].blk - fs->alloc.data_start, PFN_ALLOCATED,
 			       PFN_TRACKED, pfn_owner(im->ino, b->nb[i].index), im->di->generation);
+		*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
+		if (*rc) {
+			upto = b->nb[i].pos;
+			/* Never reachable, but a reader that followed a stale
+			 * pointer to this pfn may hold it for a moment. */
+			layout_retire(fs, b->nb[i].blk);
+			continue;
+		}
 		published++;
 	}
 	if (published)

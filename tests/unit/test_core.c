@@ -654,6 +654,62 @@ static void test_truncate_enospc(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+/* A block is tracked before its pointer is in the map, so that a lock-free
+ * reader that finds the pointer can reference it at once (it used to spin
+ * while the publisher persisted the map).  A watcher follows each new
+ * pointer as soon as it appears and looks at the block's state. */
+struct publish_watch {
+	struct daxfs *fs;
+	uint64_t ino, n;
+	_Atomic uint64_t done;
+	uint64_t seen, untracked;
+};
+
+static void *watch_publish(void *p)
+{
+	struct publish_watch *w = p;
+	struct daxfs_dinode *di = dinode(w->fs, w->ino);
+	struct pfn_table *t = fs_pfns(w->fs);
+
+	rcu_register_thread();
+	for (uint64_t i = 0; i < w->n && !atomic_load(&w->done);) {
+		rcu_read_lock();
+		uint64_t blk = bmap_lookup(w->fs, di, i);
+		if (blk) {
+			uint64_t word = atomic_load(&t->entries[blk - w->fs->alloc.data_start].word);
+			w->seen++;
+			w->untracked += pfn_word_state(word) != PFN_TRACKED;
+			i++;
+		}
+		rcu_read_unlock();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+static void test_publish_tracked(void)
+{
+	struct daxfs *fs = mount_pool();
+	struct publish_watch w = { .fs = fs, .n = 1000 };
+	char b[4096];
+	pthread_t th;
+
+	w.ino = create_file(fs, DAXFS_ROOT_INO, "published");
+	memset(b, 7, sizeof(b));
+	pthread_create(&th, NULL, watch_publish, &w);
+	for (uint64_t i = 0; i < w.n; i++)
+		CHECK_EQ(daxfs_write(fs, w.ino, b, sizeof(b), i * sizeof(b), false), sizeof(b));
+	atomic_store(&w.done, 1);
+	pthread_join(th, NULL);
+	CHECK(w.seen > 0);
+	CHECK_EQ(w.untracked, 0);
+	printf("publish: %lu pointers seen, %lu untracked\n", (unsigned long)w.seen,
+	       (unsigned long)w.untracked);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "published"), 0);
+	daxfs_forget(fs, w.ino, 1);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -865,6 +921,7 @@ int main(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
 	test_create_nomem();
+	test_publish_tracked();
 	test_orphans_and_recovery();
 	test_layout_wait();
 	test_unmount_with_pins();
