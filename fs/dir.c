@@ -7,7 +7,11 @@
 #include <urcu/rculfhash.h>
 
 #include "block_map.h"
+#include "fault.h"
 #include "inode.h"
+#include "layout_break.h"
+
+_Atomic int daxfs_fault_nomem_at;
 
 struct dir_node {
 	struct cds_lfht_node node;
@@ -58,38 +62,63 @@ static struct daxfs_dirent *slot_addr(struct daxfs *fs, struct inode_mem *dir, u
 	return (struct daxfs_dirent *)pool_block(&fs->pool, blk) + slot % DAXFS_DIRENTS_PER_BLOCK;
 }
 
-static int push_free(struct dir_index *ix, uint64_t slot)
+/* Makes room for n more free slots, so that pushing them cannot fail. */
+static int reserve_free(struct dir_index *ix, uint64_t n)
 {
-	if (ix->nfree == ix->free_cap) {
-		uint64_t cap = ix->free_cap ? ix->free_cap * 2 : 64;
-		uint64_t *n = realloc(ix->free_slots, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		ix->free_slots = n;
-		ix->free_cap = cap;
-	}
-	ix->free_slots[ix->nfree++] = slot;
+	if (ix->nfree + n <= ix->free_cap)
+		return 0;
+	uint64_t cap = ix->free_cap ? ix->free_cap * 2 : 64;
+	while (cap < ix->nfree + n)
+		cap *= 2;
+	uint64_t *p = fault_nomem() ? NULL : realloc(ix->free_slots, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ix->free_slots = p;
+	ix->free_cap = cap;
 	return 0;
 }
 
-static int index_insert(struct dir_index *ix, const char *name, size_t len, uint64_t ino,
-			uint64_t slot, unsigned char type)
+static int push_free(struct dir_index *ix, uint64_t slot)
 {
-	struct dir_node *dn = malloc(sizeof(*dn) + len + 1);
+	int rc = reserve_free(ix, 1);
+
+	if (!rc)
+		ix->free_slots[ix->nfree++] = slot;
+	return rc;
+}
+
+static struct dir_node *node_new(const char *name, size_t len, uint64_t ino, unsigned char type)
+{
+	struct dir_node *dn = fault_nomem() ? NULL : malloc(sizeof(*dn) + len + 1);
 
 	if (!dn)
-		return -ENOMEM;
+		return NULL;
 	cds_lfht_node_init(&dn->node);
-	dn->slot = slot;
 	dn->ino = ino;
 	dn->type = type;
 	dn->len = (uint16_t)len;
 	memcpy(dn->name, name, len);
 	dn->name[len] = 0;
+	return dn;
+}
+
+static void node_add(struct dir_index *ix, struct dir_node *dn, uint64_t slot)
+{
+	dn->slot = slot;
 	rcu_read_lock();
-	cds_lfht_add(ix->ht, name_hash(name, len), &dn->node);
+	cds_lfht_add(ix->ht, name_hash(dn->name, dn->len), &dn->node);
 	rcu_read_unlock();
 	ix->nentries++;
+}
+
+static int index_insert(struct dir_index *ix, const char *name, size_t len, uint64_t ino,
+			uint64_t slot, unsigned char type)
+{
+	struct dir_node *dn = node_new(name, len, ino, type);
+
+	if (!dn)
+		return -ENOMEM;
+	node_add(ix, dn, slot);
 	return 0;
 }
 
@@ -216,6 +245,10 @@ int dir_lookup(struct daxfs *fs, struct inode_mem *dir, const char *name,
 	return rc;
 }
 
+/* Adds a zeroed block to the directory.  Nothing in it can fail once the
+ * block is in the map: the caller reserved room for its free slots, so the
+ * DRAM index changes only when the persistent change is complete, and the
+ * caller's transaction (which logged the directory's inode) commits. */
 static int grow_dir(struct daxfs *fs, struct inode_mem *dir, struct dir_index *ix)
 {
 	uint64_t index = dir->di->size / DAXFS_BLOCK_SIZE, blk;
@@ -224,22 +257,24 @@ static int grow_dir(struct daxfs *fs, struct inode_mem *dir, struct dir_index *i
 	if (rc)
 		return rc;
 	pool_memset_persist(&fs->pool, pool_block(&fs->pool, blk), 0, DAXFS_BLOCK_SIZE);
-	rc = bmap_set(fs, dir->di, index, blk);
-	if (rc) {
-		fs_block_free_allocated(fs, blk);
-		return rc;
-	}
+	/* Tracked before it is reachable, as file blocks are (publish()). */
 	pfn_transition(fs_pfns(fs), blk - fs->alloc.data_start, PFN_ALLOCATED, PFN_TRACKED,
 		       pfn_owner(dir->ino, index), dir->di->generation);
+	rc = bmap_set(fs, dir->di, index, blk);
+	if (rc) {
+		layout_retire(fs, blk);
+		return rc;
+	}
 	pool_store8(&fs->pool, &dir->di->blocks, dir->di->blocks + 1);
 	pool_store8(&fs->pool, &dir->di->size, dir->di->size + DAXFS_BLOCK_SIZE);
 	for (uint64_t s = DAXFS_DIRENTS_PER_BLOCK; s-- > 0;)
-		if (push_free(ix, index * DAXFS_DIRENTS_PER_BLOCK + s))
-			return -ENOMEM;
+		ix->free_slots[ix->nfree++] = index * DAXFS_DIRENTS_PER_BLOCK + s;
 	ix->nslots += DAXFS_DIRENTS_PER_BLOCK;
 	return 0;
 }
 
+/* Every step that can fail comes before the first change, so that a
+ * failure leaves the pool and the DRAM index as they were. */
 int dir_add(struct daxfs *fs, struct tx *tx, struct inode_mem *dir, const char *name,
 	    uint64_t ino, unsigned char type)
 {
@@ -249,8 +284,14 @@ int dir_add(struct daxfs *fs, struct tx *tx, struct inode_mem *dir, const char *
 
 	if (!ix)
 		return -ENOMEM;
-	if (!ix->nfree && (rc = grow_dir(fs, dir, ix)))
+	struct dir_node *dn = node_new(name, len, ino, type);
+	if (!dn)
+		return -ENOMEM;
+	if (!ix->nfree && ((rc = reserve_free(ix, DAXFS_DIRENTS_PER_BLOCK)) ||
+			   (rc = grow_dir(fs, dir, ix)))) {
+		free(dn);
 		return rc;
+	}
 	uint64_t slot = ix->free_slots[--ix->nfree];
 	struct daxfs_dirent *de = slot_addr(fs, dir, slot);
 	de->name_len = (uint16_t)len;
@@ -259,11 +300,7 @@ int dir_add(struct daxfs *fs, struct tx *tx, struct inode_mem *dir, const char *
 	/* Flushed only: tx_add below fences before de->ino is stored, so the
 	 * name is durable before the entry is live. */
 	pool_flush(&fs->pool, &de->name_len, offsetof(struct daxfs_dirent, name) - 8 + len);
-	rc = index_insert(ix, name, len, ino, slot, type);
-	if (rc) {
-		ix->free_slots[ix->nfree++] = slot;
-		return rc;
-	}
+	node_add(ix, dn, slot);
 	tx_add(tx, &de->ino, 8);
 	__atomic_store_n(&de->ino, ino, __ATOMIC_RELEASE);
 	return 0;

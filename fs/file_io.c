@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,13 +67,24 @@ void daxfs_release(struct daxfs *fs, uint64_t ino)
 static uint64_t get_block(struct daxfs *fs, struct pfn_table *t, struct daxfs_dinode *di,
 			  uint64_t index)
 {
-	for (;;) {
+	for (unsigned tries = 0;; tries++) {
 		uint64_t blk = bmap_lookup(fs, di, index);
 		if (!blk)
 			return 0;
 		uint64_t pfn = blk - fs->alloc.data_start;
-		if (!pfn_tryget(t, pfn))
-			continue; /* untracked under us: the map has changed */
+		if (!pfn_tryget(t, pfn)) {
+			/* Untracked under us: the map has changed, or is about to
+			 * (a removal clears the pointer after untracking).  If it
+			 * still holds the same pointer, back off rather than spin
+			 * on the block in transition. */
+			if (bmap_lookup(fs, di, index) == blk) {
+				if (tries < 64)
+					caa_cpu_relax();
+				else
+					sched_yield();
+			}
+			continue;
+		}
 		if (bmap_lookup(fs, di, index) == blk)
 			return blk;
 		/* Freed and reused while we looked: not ours any more. */
@@ -233,16 +245,25 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 
 	pool_drain(&fs->pool);
 	for (int i = 0; i < b->n; i++) {
-		if (!*rc)
-			*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
 		if (*rc) {
 			if (upto == end)
 				upto = b->nb[i].pos;
 			fs_block_free_allocated(fs, b->nb[i].blk);
 			continue;
 		}
+		/* Tracked before the pointer is stored: a lock-free reader that
+		 * finds it can take its reference at once instead of spinning
+		 * until the transition. */
 		pfn_transition(fs_pfns(fs), b->nb[i].blk - fs->alloc.data_start, PFN_ALLOCATED,
 			       PFN_TRACKED, pfn_owner(im->ino, b->nb[i].index), im->di->generation);
+		*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
+		if (*rc) {
+			upto = b->nb[i].pos;
+			/* Never reachable, but a reader that followed a stale
+			 * pointer to this pfn may hold it for a moment. */
+			layout_retire(fs, b->nb[i].blk);
+			continue;
+		}
 		published++;
 	}
 	if (published)
@@ -485,20 +506,42 @@ static int zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, u
 	return 0;
 }
 
+/* Bytes past EOF must read as zeros once the file grows again, so a shrink
+ * zeroes the rest of its new last block.  What can fail there (the copy of
+ * a block under a STABLE pin) is done first, before anything changes: a
+ * truncate that fails leaves the file as it was. */
 int file_truncate(struct daxfs *fs, struct inode_mem *im, uint64_t size)
 {
-	uint64_t old = im->di->size;
+	struct pfn_table *t = fs_pfns(fs);
+	uint64_t boff = size % DAXFS_BLOCK_SIZE, blk = 0;
+	bool waited = false;
+	int rc;
 
 	if (size > DAXFS_MAX_FILE_SIZE)
 		return -EFBIG;
+	if (size < im->di->size && boff) {
+		/* May drop and retake the lock: the size is read after. */
+		do {
+			rcu_read_lock();
+			blk = get_block(fs, t, im->di, size / DAXFS_BLOCK_SIZE);
+			rcu_read_unlock();
+		} while (blk && (rc = stable_before_change(fs, im, size / DAXFS_BLOCK_SIZE, &blk,
+							   &waited)) == -EAGAIN);
+		if (blk && rc) {
+			pfn_put(t, blk - fs->alloc.data_start);
+			return rc;
+		}
+	}
+	uint64_t old = im->di->size;
 	pool_store8(&fs->pool, &im->di->size, size);
+	if (blk) {
+		if (size < old)
+			pool_memset_persist(&fs->pool, (char *)pool_block(&fs->pool, blk) + boff, 0,
+					    DAXFS_BLOCK_SIZE - boff);
+		pfn_put(t, blk - fs->alloc.data_start);
+	}
 	if (size >= old)
 		return 0; /* bytes past the old EOF are zero already */
-	if (size % DAXFS_BLOCK_SIZE) {
-		int rc = zero_in_block(fs, im, size, DAXFS_BLOCK_SIZE - size % DAXFS_BLOCK_SIZE);
-		if (rc)
-			return rc;
-	}
 	return layout_remove(fs, im, (size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE, UINT64_MAX,
 			     0);
 }
@@ -526,16 +569,67 @@ static int punch(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t 
 	return 0;
 }
 
+/* Runs of file blocks [first, last] that one preallocation added past EOF. */
+struct prealloc_runs {
+	uint64_t (*r)[2];
+	size_t n, cap;
+};
+
+/* Records block i before it is allocated, so that every block the call
+ * added is in a run: -ENOMEM if the list cannot grow. */
+static int runs_add(struct prealloc_runs *runs, uint64_t i)
+{
+	if (runs->n && runs->r[runs->n - 1][1] + 1 == i) {
+		runs->r[runs->n - 1][1] = i;
+		return 0;
+	}
+	if (runs->n == runs->cap) {
+		size_t cap = runs->cap ? runs->cap * 2 : 8;
+		void *n = realloc(runs->r, cap * sizeof(*runs->r));
+		if (!n)
+			return -ENOMEM;
+		runs->r = n;
+		runs->cap = cap;
+	}
+	runs->r[runs->n][0] = runs->r[runs->n][1] = i;
+	runs->n++;
+	return 0;
+}
+
+/* A failed preallocation gives back the blocks it added past EOF (through
+ * the removal protocol, which also frees the index blocks they emptied), so
+ * that it consumes no space; blocks that were there before stay.  Blocks it
+ * put into holes below EOF stay too: they read as the zeros they replace,
+ * and a reader may already hold them. */
 static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t end)
 {
-	for (uint64_t i = off / DAXFS_BLOCK_SIZE; i * DAXFS_BLOCK_SIZE < end; i++) {
+	uint64_t past_eof = (im->di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+	uint64_t first = off / DAXFS_BLOCK_SIZE, limit = (end + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
+	struct prealloc_runs runs = { 0 };
+	int rc = 0;
+
+	/* What plainly cannot fit fails before it allocates anything (and
+	 * before it grows the map's height, which a removal keeps). */
+	uint64_t need = limit - first;
+	for (uint64_t i = bmap_seek(fs, im->di, first, limit, true); i < limit;
+	     i = bmap_seek(fs, im->di, i + 1, limit, true))
+		need--;
+	if (need > atomic_load(&fs->alloc.nfree))
+		return -ENOSPC;
+	for (uint64_t i = first; i < limit; i++) {
 		if (bmap_lookup(fs, im->di, i))
 			continue;
-		int rc = file_alloc_zeroed(fs, im, i, NULL);
-		if (rc)
-			return rc;
+		if (i >= past_eof && (rc = runs_add(&runs, i)))
+			break;
+		if ((rc = file_alloc_zeroed(fs, im, i, NULL)))
+			break;
 	}
-	return 0;
+	/* A run's last block may be the one whose allocation failed: removing
+	 * a hole is a no-op. */
+	for (size_t k = runs.n; rc && k-- > 0;)
+		layout_remove(fs, im, runs.r[k][0], runs.r[k][1], 0);
+	free(runs.r);
+	return rc;
 }
 
 int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint64_t len)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dir.h"
+#include "fault.h"
 #include "layout_break.h"
 #include "xattr.h"
 
@@ -42,7 +43,7 @@ struct inode_mem *inode_get(struct daxfs *fs, uint64_t ino)
 		return dinode(fs, ino)->mode ? im : NULL;
 	if (!dinode(fs, ino)->mode)
 		return NULL;
-	im = calloc(1, sizeof(*im));
+	im = fault_nomem() ? NULL : calloc(1, sizeof(*im));
 	if (!im)
 		return NULL;
 	im->ino = ino;

@@ -25,7 +25,9 @@ static int check_name(const char *name)
 {
 	size_t len = strnlen(name, DAXFS_NAME_MAX + 1);
 
-	if (len == 0 || strchr(name, '/'))
+	if (len == 0)
+		return -ENOENT; /* as the kernel's path walk says for "" */
+	if (strchr(name, '/'))
 		return -EINVAL;
 	if (len > DAXFS_NAME_MAX)
 		return -ENAMETOOLONG;
@@ -178,8 +180,12 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 	int rc;
 
 	rcu_thread_enter();
+	/* "." and ".." pass check_name: test them first, or they would be
+	 * created as ordinary entries. */
+	if (is_dot(name))
+		return -EEXIST;
 	if ((rc = check_name(name)))
-		return is_dot(name) ? -EEXIST : rc;
+		return rc;
 	struct inode_mem *dir = get_dir(fs, parent, &rc);
 	if (!dir)
 		return rc;
@@ -226,6 +232,14 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 	touch(&tx, dir->di, true);
 	if (S_ISDIR(mode))
 		dir->di->nlink++;
+	/* The in-memory inode is needed after the commit: get it before, so
+	 * that nothing can fail once the entry is durable (the mode is set,
+	 * so inode_get takes it for live). */
+	struct inode_mem *im = inode_get(fs, ino);
+	if (!im) {
+		rc = -ENOMEM;
+		goto out_abort;
+	}
 	/* Last, because it is the one step that changes DRAM state too. */
 	if ((rc = dir_add(fs, &tx, dir, name, ino, inode_dtype(mode))))
 		goto out_abort;
@@ -234,17 +248,14 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 		pfn_transition(fs_pfns(fs), sym_blk - fs->alloc.data_start, PFN_ALLOCATED,
 			       PFN_TRACKED, pfn_owner(ino, 0), di->generation);
 
-	struct inode_mem *im = inode_get(fs, ino);
-	if (im) {
-		pthread_rwlock_wrlock(&im->lock);
-		im->dead = false;
-		im->nlookup = 1;
-		im->nopen = 0;
-		pthread_rwlock_unlock(&im->lock);
-	}
+	pthread_rwlock_wrlock(&im->lock);
+	im->dead = false;
+	im->nlookup = 1;
+	im->nopen = 0;
+	pthread_rwlock_unlock(&im->lock);
 	pthread_rwlock_unlock(&dir->lock);
 	inode_attr(fs, ino, out);
-	return im ? 0 : -ENOMEM;
+	return 0;
 
 out_abort:
 	tx_abort(&tx);
@@ -325,8 +336,10 @@ int daxfs_link(struct daxfs *fs, uint64_t ino, uint64_t newparent, const char *n
 	int rc;
 
 	rcu_thread_enter();
+	if (is_dot(newname))
+		return -EEXIST;
 	if ((rc = check_name(newname)))
-		return is_dot(newname) ? -EEXIST : rc;
+		return rc;
 	struct inode_mem *dir = get_dir(fs, newparent, &rc);
 	struct inode_mem *im = inode_get(fs, ino);
 	if (!dir)

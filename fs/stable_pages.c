@@ -16,15 +16,16 @@ static int bounce(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64
 		return rc;
 	pool_memcpy_persist(&fs->pool, pool_block(&fs->pool, copy), pool_block(&fs->pool, old),
 			    DAXFS_BLOCK_SIZE);
+	/* Tracked (and referenced) before a reader can find it in the map. */
+	uint64_t cpfn = copy - fs->alloc.data_start;
+	pfn_transition(t, cpfn, PFN_ALLOCATED, PFN_TRACKED, pfn_owner(im->ino, index),
+		       im->di->generation);
+	pfn_tryget(t, cpfn); /* tracked and ours under the inode lock: cannot fail */
 	/* The leaf slot exists already: replacing it allocates nothing. */
 	bmap_set(fs, im->di, index, copy);
 	/* The map must point at the copy durably before the old block can be
 	 * freed and reused. */
 	pool_drain(&fs->pool);
-	uint64_t cpfn = copy - fs->alloc.data_start;
-	pfn_transition(t, cpfn, PFN_ALLOCATED, PFN_TRACKED, pfn_owner(im->ino, index),
-		       im->di->generation);
-	pfn_tryget(t, cpfn); /* tracked and ours under the inode lock: cannot fail */
 	pfn_put(t, old - fs->alloc.data_start);
 	layout_retire(fs, old);
 	atomic_fetch_add(&fs->pinreg.bounces, 1);

@@ -174,6 +174,33 @@ os.close(fd)
 os.unlink("falloc")
 eq(wait_free_counts(".", base), base, "no leak after the failed fallocate")
 
+# a failed fallocate gives its blocks back at once, not when the file goes:
+# free blocks before == after, the size unchanged, in both modes
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+def fallocate(fd, mode, off, length):
+    if libc.fallocate(fd, mode, off, length) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+write_file("falloc", pattern(8, 5000))
+fd = os.open("falloc", os.O_WRONLY)
+b0 = free_counts(".")
+for mode, name in ((0, "mode 0"), (1, "KEEP_SIZE")):
+    expect_errno("ENOSPC", "fallocate (%s) of 100 MiB on an 8 MiB pool" % name, fallocate, fd, mode, 0, 100 << 20)
+    eq(free_counts("."), b0, "free blocks and inodes unchanged by the failed fallocate (%s)" % name)
+    eq(os.stat("falloc").st_size, 5000, "the size is unchanged by the failed fallocate (%s)" % name)
+fallocate(fd, 1, 1 << 20, 4096) # one block past EOF, kept by the next failures
+b1 = free_counts(".")
+check(b1[0] < b0[0], "a KEEP_SIZE fallocate past EOF takes a block")
+for mode, name in ((0, "mode 0"), (1, "KEEP_SIZE")):
+    expect_errno("ENOSPC", "fallocate (%s) over a block past EOF" % name, fallocate, fd, mode, 0, 100 << 20)
+    eq(free_counts("."), b1, "a failed fallocate keeps a block that was there (%s)" % name)
+os.close(fd)
+eq(read_file("falloc"), pattern(8, 5000), "the file's data is intact after the failed fallocates")
+os.unlink("falloc")
+eq(wait_free_counts(".", base), base, "no leak after the failed fallocates")
+
 total2, err = fill("again", 256 << 10)
 eq(errno.errorcode.get(err), "ENOSPC", "a second fill also ends with ENOSPC")
 check(abs(total2 - total) <= 1 << 20, "the second fill takes as much space as the first",

@@ -16,6 +16,7 @@
 
 #include "../../fs/block_map.h"
 #include "../../fs/daxfs_ioctl.h"
+#include "../../fs/fault.h"
 #include "../../fs/super.h"
 #include "check.h"
 
@@ -350,6 +351,107 @@ static void test_names(struct daxfs *fs)
 	CHECK_EQ(count_dir(fs, d.ino), 4); /* . .. moved nnn... */
 }
 
+/* "." and ".." can never be created as entries, whatever the call; an empty
+ * name does not exist and a name with a slash is not a name. */
+static void test_dot_names(struct daxfs *fs)
+{
+	static const char *const dots[] = { ".", ".." };
+	struct daxfs_attr a;
+	int before = count_dir(fs, DAXFS_ROOT_INO);
+	uint64_t ibefore = free_inodes(fs);
+	uint64_t f = create_file(fs, DAXFS_ROOT_INO, "dotsrc");
+
+	for (int i = 0; i < 2; i++) {
+		const char *n = dots[i];
+		CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, n, S_IFREG | 0644, 0, &a),
+			 -EEXIST);
+		CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, n, 0755, &a), -EEXIST);
+		CHECK_EQ(daxfs_symlink(fs, &root_cred, DAXFS_ROOT_INO, n, "t", &a), -EEXIST);
+		CHECK_EQ(daxfs_link(fs, f, DAXFS_ROOT_INO, n, &a), -EEXIST);
+		/* As Linux: renaming onto "." or ".." is EBUSY. */
+		CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "dotsrc", DAXFS_ROOT_INO, n, 0), -EBUSY);
+	}
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, "", S_IFREG | 0644, 0, &a), -ENOENT);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "", 0755, &a), -ENOENT);
+	CHECK_EQ(daxfs_symlink(fs, &root_cred, DAXFS_ROOT_INO, "", "t", &a), -ENOENT);
+	CHECK_EQ(daxfs_link(fs, f, DAXFS_ROOT_INO, "", &a), -ENOENT);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "dotsrc", DAXFS_ROOT_INO, "", 0), -ENOENT);
+	CHECK_EQ(daxfs_mknod(fs, &root_cred, DAXFS_ROOT_INO, "a/b", S_IFREG | 0644, 0, &a),
+		 -EINVAL);
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "a/b", 0755, &a), -EINVAL);
+	CHECK_EQ(daxfs_symlink(fs, &root_cred, DAXFS_ROOT_INO, "a/b", "t", &a), -EINVAL);
+	CHECK_EQ(daxfs_link(fs, f, DAXFS_ROOT_INO, "a/b", &a), -EINVAL);
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "dotsrc", DAXFS_ROOT_INO, "a/b", 0), -EINVAL);
+	/* Nothing was created: the root lists what it listed, plus dotsrc. */
+	CHECK_EQ(count_dir(fs, DAXFS_ROOT_INO), before + 1);
+	CHECK_EQ(daxfs_getattr(fs, f, &a), 0);
+	CHECK_EQ(a.nlink, 1);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "dotsrc"), 0);
+	daxfs_forget(fs, f, 1);
+	CHECK_EQ(free_inodes(fs), ibefore);
+}
+
+/* A create that runs out of memory at any allocation is all or nothing: a
+ * failed one leaves no entry, no inode and no block behind and the
+ * directory fully usable; a successful one is complete.  Each directory
+ * is fresh, so the create also has to grow it by a block, and each round
+ * is a fresh mount, so the new inode is not cached in memory yet. */
+static void test_create_nomem(void)
+{
+	struct daxfs *fs = mount_pool();
+	uint64_t bbefore = free_blocks(fs), ibefore = free_inodes(fs);
+	struct daxfs_attr d, a;
+	int failed = 0;
+
+	for (int k = 1; k <= 6; k++) {
+		char dname[16];
+		snprintf(dname, sizeof(dname), "nomem%d", k);
+		CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, dname, 0755, &d), 0);
+		CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+		fs = mount_pool();
+		CHECK_EQ(count_dir(fs, d.ino), 2); /* builds the index */
+		uint64_t b0 = free_blocks(fs), i0 = free_inodes(fs);
+		daxfs_fault_nomem_at = k;
+		int rc = daxfs_mknod(fs, &root_cred, d.ino, "x", S_IFREG | 0644, 0, &a);
+		daxfs_fault_nomem_at = 0;
+		if (rc) {
+			failed++;
+			CHECK_EQ(rc, -ENOMEM);
+			CHECK_EQ(free_blocks(fs), b0);
+			CHECK_EQ(free_inodes(fs), i0);
+			CHECK_EQ(daxfs_lookup(fs, d.ino, "x", &a), -ENOENT);
+			CHECK_EQ(count_dir(fs, d.ino), 2);
+			CHECK_EQ(daxfs_getattr(fs, d.ino, &a), 0);
+			CHECK_EQ(a.size, 0);
+		} else {
+			CHECK_EQ(daxfs_getattr(fs, a.ino, &a), 0);
+			CHECK_EQ(a.nlink, 1);
+			daxfs_forget(fs, a.ino, 1);
+			CHECK_EQ(count_dir(fs, d.ino), 3);
+		}
+		/* The directory takes names as before. */
+		for (int i = 0; i < 20; i++) {
+			char n[16];
+			snprintf(n, sizeof(n), "y%d", i);
+			CHECK_EQ(daxfs_mknod(fs, &root_cred, d.ino, n, S_IFREG | 0644, 0, &a), 0);
+			daxfs_forget(fs, a.ino, 1);
+		}
+		CHECK_EQ(count_dir(fs, d.ino), 22 + !rc);
+		for (int i = 0; i < 20; i++) {
+			char n[16];
+			snprintf(n, sizeof(n), "y%d", i);
+			CHECK_EQ(daxfs_unlink(fs, d.ino, n), 0);
+		}
+		if (!rc)
+			CHECK_EQ(daxfs_unlink(fs, d.ino, "x"), 0);
+		CHECK_EQ(daxfs_rmdir(fs, DAXFS_ROOT_INO, dname), 0);
+	}
+	CHECK(failed >= 3); /* the name, the slot list, the inode */
+	CHECK_EQ(free_blocks(fs), bbefore);
+	CHECK_EQ(free_inodes(fs), ibefore);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 static void test_orphans_and_recovery(void)
 {
 	struct daxfs *fs = mount_pool();
@@ -429,6 +531,182 @@ static void test_enospc(void)
 	daxfs_forget(fs, ino, 1);
 	CHECK_EQ(free_blocks(fs), before);
 	CHECK_EQ(free_inodes(fs), ibefore - 1); /* "nospace" was looked up by mkdir */
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
+/* A preallocation that runs out of space gives back every block it added
+ * past EOF and keeps what was there: statfs agrees before and after, in
+ * both modes, and across a remount. */
+static void test_fallocate_enospc(void)
+{
+	struct daxfs *fs = mount_pool();
+	struct daxfs_attr a;
+	char buf[100], back[100];
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "falloc");
+	fill(buf, sizeof(buf), 5);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	/* A block preallocated past EOF before the failing calls. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 5 * 4096, 4096), 0);
+	/* ... and one far out, so that the map already has the height a
+	 * large request needs. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 600 * 4096, 4096), 0);
+	uint64_t before = free_blocks(fs);
+	static const int modes[] = { 0, FALLOC_FL_KEEP_SIZE };
+	for (int m = 0; m < 2; m++) {
+		CHECK_EQ(daxfs_fallocate(fs, ino, modes[m], 0, 100 << 20), -ENOSPC);
+		CHECK_EQ(free_blocks(fs), before);
+		CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+		CHECK_EQ(a.size, sizeof(buf));
+		CHECK(bmap_lookup(fs, dinode(fs, ino), 0) != 0);
+		CHECK(bmap_lookup(fs, dinode(fs, ino), 5) != 0);
+		CHECK_EQ(bmap_lookup(fs, dinode(fs, ino), 6), 0);
+		CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+		CHECK(memcmp(buf, back, sizeof(buf)) == 0);
+	}
+	/* One that fits by its data blocks but not with the index blocks it
+	 * needs fails only at its last block: what it added goes back. */
+	uint64_t f = free_blocks(fs);
+	CHECK_EQ(daxfs_fallocate(fs, ino, FALLOC_FL_KEEP_SIZE, 1024 * 4096, f * 4096), -ENOSPC);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(daxfs_fallocate(fs, ino, 0, 1024 * 4096, f * 4096), -ENOSPC);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, sizeof(buf));
+	CHECK(bmap_lookup(fs, dinode(fs, ino), 600) != 0);
+	CHECK_EQ(bmap_lookup(fs, dinode(fs, ino), 1024), 0);
+	/* A fit still succeeds. */
+	CHECK_EQ(daxfs_fallocate(fs, ino, 0, 0, 8 * 4096), 0);
+	CHECK_EQ(free_blocks(fs), before - 6);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+	fs = mount_pool();
+	CHECK_EQ(free_blocks(fs), before - 6);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "falloc"), 0);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
+/* A truncate that cannot zero the rest of its new last block (the block is
+ * under a STABLE pin, so zeroing needs a copy, and the pool is full) fails
+ * without changing the file; bytes past EOF never come back as old data. */
+static void test_truncate_enospc(void)
+{
+	struct daxfs *fs = mount_pool();
+	static char buf[3 * 4096], back[sizeof(buf)], chunk[1 << 20];
+	char zeros[4096] = { 0 };
+	struct daxfs_attr a;
+	uint64_t before = free_blocks(fs);
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "pinned");
+	fill(buf, sizeof(buf), 6);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_open(fs, ino, O_RDWR), 0);
+	uint64_t h = daxfs_handle_new(fs);
+	static struct daxfs_ioc_pin pin;
+	pin.offset = 4096;
+	pin.length = 4096;
+	pin.flags = DAXFS_PIN_READ | DAXFS_PIN_STABLE;
+	CHECK_EQ(daxfs_pin(fs, ino, h, &pin), 0);
+	uint64_t big = create_file(fs, DAXFS_ROOT_INO, "filler");
+	ssize_t n;
+	uint64_t total = 0;
+	while ((n = daxfs_write(fs, big, chunk, sizeof(chunk), total, false)) > 0)
+		total += (uint64_t)n;
+	CHECK_EQ(free_blocks(fs), 0);
+
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 4096 + 100 };
+	int rc = daxfs_setattr(fs, ino, &sa, &a);
+	CHECK_EQ(rc, -ENOSPC);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, sizeof(buf));
+	if (a.size != sizeof(buf)) {
+		/* Shrunk after all: growing again must show zeros. */
+		sa.size = sizeof(buf);
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+		CHECK(memcmp(back + 4096 + 100, zeros, 4096 - 100) == 0);
+		CHECK(memcmp(back + 8192, zeros, 4096) == 0);
+	} else {
+		CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+		CHECK(memcmp(back, buf, sizeof(buf)) == 0);
+	}
+
+	/* With space for the copy, the same truncate goes through, and the
+	 * pinned block keeps its content. */
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "filler"), 0);
+	daxfs_forget(fs, big, 1);
+	sa.size = 4096 + 100;
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK(memcmp((char *)pool_block(&fs->pool, pin.extents[0].pool_offset / 4096) + 100,
+		     buf + 4096 + 100, 4096 - 100) == 0);
+	sa.size = sizeof(buf);
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), 0), sizeof(back));
+	CHECK(memcmp(back, buf, 4096 + 100) == 0);
+	CHECK(memcmp(back + 4096 + 100, zeros, 4096 - 100) == 0);
+	CHECK(memcmp(back + 8192, zeros, 4096) == 0);
+
+	CHECK_EQ(daxfs_unpin(fs, h, pin.pin_id), 0);
+	daxfs_handle_release(fs, h);
+	daxfs_release(fs, ino);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "pinned"), 0);
+	daxfs_forget(fs, ino, 1);
+	CHECK_EQ(free_blocks(fs), before);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
+/* A block is tracked before its pointer is in the map, so that a lock-free
+ * reader that finds the pointer can reference it at once (it used to spin
+ * while the publisher persisted the map).  A watcher follows each new
+ * pointer as soon as it appears and looks at the block's state. */
+struct publish_watch {
+	struct daxfs *fs;
+	uint64_t ino, n;
+	_Atomic uint64_t done;
+	uint64_t seen, untracked;
+};
+
+static void *watch_publish(void *p)
+{
+	struct publish_watch *w = p;
+	struct daxfs_dinode *di = dinode(w->fs, w->ino);
+	struct pfn_table *t = fs_pfns(w->fs);
+
+	rcu_register_thread();
+	for (uint64_t i = 0; i < w->n && !atomic_load(&w->done);) {
+		rcu_read_lock();
+		uint64_t blk = bmap_lookup(w->fs, di, i);
+		if (blk) {
+			uint64_t word = atomic_load(&t->entries[blk - w->fs->alloc.data_start].word);
+			w->seen++;
+			w->untracked += pfn_word_state(word) != PFN_TRACKED;
+			i++;
+		}
+		rcu_read_unlock();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+static void test_publish_tracked(void)
+{
+	struct daxfs *fs = mount_pool();
+	struct publish_watch w = { .fs = fs, .n = 1000 };
+	char b[4096];
+	pthread_t th;
+
+	w.ino = create_file(fs, DAXFS_ROOT_INO, "published");
+	memset(b, 7, sizeof(b));
+	pthread_create(&th, NULL, watch_publish, &w);
+	for (uint64_t i = 0; i < w.n; i++)
+		CHECK_EQ(daxfs_write(fs, w.ino, b, sizeof(b), i * sizeof(b), false), sizeof(b));
+	atomic_store(&w.done, 1);
+	pthread_join(th, NULL);
+	CHECK(w.seen > 0);
+	CHECK_EQ(w.untracked, 0);
+	printf("publish: %lu pointers seen, %lu untracked\n", (unsigned long)w.seen,
+	       (unsigned long)w.untracked);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "published"), 0);
+	daxfs_forget(fs, w.ino, 1);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
@@ -631,6 +909,7 @@ int main(void)
 	test_ranges(fs);
 	test_names(fs);
 	test_flags_and_atime(fs);
+	test_dot_names(fs);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
 	/* Everything is still there after a remount. */
@@ -641,12 +920,16 @@ int main(void)
 	CHECK(free_blocks(fs) < before);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
+	test_create_nomem();
+	test_publish_tracked();
 	test_orphans_and_recovery();
 	test_layout_wait();
 	test_unmount_with_pins();
 	test_export_lookup();
 	mkpool("8M", "");
 	test_enospc();
+	test_fallocate_enospc();
+	test_truncate_enospc();
 	test_bad_pools();
 
 	char cmd[400];
