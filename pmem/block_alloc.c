@@ -75,34 +75,6 @@ void block_alloc_destroy(struct block_alloc *ba)
 	ba->reserved = NULL;
 }
 
-static bool group_get(struct block_alloc *ba, struct alloc_group *grp, uint64_t *blk)
-{
-	uint64_t last = nwords_of(ba) - 1;
-
-	pthread_mutex_lock(&grp->lock);
-	uint64_t start = atomic_load_explicit(&grp->cursor, memory_order_relaxed);
-	for (uint64_t i = 0; i < grp->nwords; i++) {
-		uint64_t w = grp->first_word + (start + i) % grp->nwords;
-		/* Acquire: a bit seen cleared by block_alloc_put_reserved is
-		 * seen reserved too. */
-		uint64_t v = __atomic_load_n(&ba->bitmap[w], __ATOMIC_ACQUIRE) |
-			     __atomic_load_n(&ba->reserved[w], __ATOMIC_ACQUIRE);
-		if (w == last)
-			v |= tail_mask(ba);
-		if (v == ~0ULL)
-			continue;
-		unsigned bit = (unsigned)__builtin_ctzll(~v);
-		__atomic_fetch_or(&ba->bitmap[w], 1ULL << bit, __ATOMIC_RELAXED);
-		pool_persist(ba->pool, &ba->bitmap[w], 8);
-		atomic_store_explicit(&grp->cursor, w - grp->first_word, memory_order_relaxed);
-		pthread_mutex_unlock(&grp->lock);
-		*blk = ba->data_start + w * 64 + bit;
-		return true;
-	}
-	pthread_mutex_unlock(&grp->lock);
-	return false;
-}
-
 /* Takes up to want free bits of the group, a bitmap word at a time; each
  * word touched is flushed once, the caller drains. */
 static unsigned group_get_many(struct block_alloc *ba, struct alloc_group *grp, uint64_t *out,
@@ -161,25 +133,6 @@ static unsigned home_group(const struct block_alloc *ba)
 	return home % ba->ngroups;
 }
 
-int block_alloc_get(struct block_alloc *ba, uint64_t *blk)
-{
-	uint64_t n = atomic_load(&ba->nfree);
-
-	do {
-		if (n == 0)
-			return -ENOSPC;
-	} while (!atomic_compare_exchange_weak(&ba->nfree, &n, n - 1));
-
-	/* A reserved count guarantees some group has a free bit, but another
-	 * thread may take it first in the group we look at: keep scanning. */
-	unsigned g0 = home_group(ba);
-	for (;;) {
-		for (unsigned i = 0; i < ba->ngroups; i++)
-			if (group_get(ba, &ba->groups[(g0 + i) % ba->ngroups], blk))
-				return 0;
-	}
-}
-
 int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n)
 {
 	uint64_t avail = atomic_load(&ba->nfree), take;
@@ -190,7 +143,8 @@ int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n)
 		take = avail < n ? avail : n;
 	} while (!atomic_compare_exchange_weak(&ba->nfree, &avail, avail - take));
 
-	/* As in block_alloc_get: the reserved bits exist somewhere. */
+	/* The count taken guarantees the bits exist somewhere, but another
+	 * thread may take them first in the group we look at: keep scanning. */
 	unsigned g0 = home_group(ba), got = 0;
 	for (;;) {
 		for (unsigned i = 0; i < ba->ngroups && got < take; i++)
@@ -201,6 +155,13 @@ int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n)
 	}
 	pool_drain(ba->pool);
 	return (int)got;
+}
+
+int block_alloc_get(struct block_alloc *ba, uint64_t *blk)
+{
+	int rc = block_alloc_get_many(ba, blk, 1);
+
+	return rc < 0 ? rc : 0;
 }
 
 void block_alloc_put(struct block_alloc *ba, uint64_t blk)
