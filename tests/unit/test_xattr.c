@@ -11,48 +11,11 @@
 
 #include "../../fs/super.h"
 #include "check.h"
+#include "test_pool.h"
 
 static char dir[] = "/dev/shm/daxfs-xattr-XXXXXX";
-static char pool[256];
 static const struct daxfs_cred root_cred = {0};
 static const struct daxfs_cred user_cred = {.uid = 1000, .gid = 1000};
-
-static void mkpool(const char *size)
-{
-	const char *mkfs = getenv("MKFS_DAXFS");
-	char cmd[1024];
-
-	if (!mkfs) {
-		fprintf(stderr, "MKFS_DAXFS is not set\n");
-		exit(2);
-	}
-	snprintf(cmd, sizeof(cmd), "%s -f -s %s %s >/dev/null", mkfs, size, pool);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "mkfs failed: %s\n", cmd);
-		exit(2);
-	}
-}
-
-static struct daxfs *mount_pool(void)
-{
-	struct daxfs_mount_opts o = {0};
-	struct daxfs *fs = NULL;
-	char err[256];
-
-	if (daxfs_mount(pool, &o, &fs, err, sizeof(err))) {
-		fprintf(stderr, "mount failed: %s\n", err);
-		exit(2);
-	}
-	return fs;
-}
-
-static uint64_t free_blocks(struct daxfs *fs)
-{
-	struct daxfs_statfs st;
-
-	daxfs_statfs(fs, &st);
-	return st.free_blocks;
-}
 
 static uint64_t make(struct daxfs *fs, uint64_t parent, const char *name, mode_t mode)
 {
@@ -249,7 +212,7 @@ int main(void)
 		return 2;
 	}
 	snprintf(pool, sizeof(pool), "%s/pool", dir);
-	mkpool("16M");
+	mkpool("16M", "");
 
 	struct daxfs *fs = mount_pool();
 	test_api(fs);
@@ -265,7 +228,7 @@ int main(void)
 	CHECK_EQ(daxfs_getxattr(fs, &root_cred, a.ino, "trusted.t", out, sizeof(out)), 1);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
-	mkpool("8M");
+	mkpool("8M", "");
 	test_enospc();
 
 	char cmd[400];
