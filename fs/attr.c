@@ -85,6 +85,13 @@ static int check_flags(const struct daxfs_dinode *di, const struct daxfs_setattr
 	return 0;
 }
 
+/* As Linux: a set-group-ID bit without group execute marks mandatory locking,
+ * not a privilege, and stays. */
+static mode_t suidgid_to_kill(mode_t mode)
+{
+	return (mode & S_ISUID) | ((mode & S_IXGRP) ? (mode & S_ISGID) : 0);
+}
+
 /* Everything but the size, as one transaction. */
 static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct daxfs_setattr *sa,
 		       const struct xattr_update *xu)
@@ -102,6 +109,8 @@ static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct d
 	tx_add(&tx, di, sizeof(*di));
 	if (sa->valid & DAXFS_SET_MODE)
 		di->mode = (di->mode & S_IFMT) | (sa->mode & 07777);
+	if ((sa->valid & DAXFS_SET_KILL_SUIDGID) && !S_ISDIR(di->mode))
+		di->mode &= ~suidgid_to_kill(di->mode);
 	if (xu)
 		xattr_apply(di, xu);
 	if (sa->valid & DAXFS_SET_UID)
@@ -202,6 +211,24 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
 	}
 	pthread_rwlock_unlock(&im->lock);
 	return rc;
+}
+
+int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino)
+{
+	const struct daxfs_setattr sa = { .valid = DAXFS_SET_KILL_SUIDGID };
+	struct daxfs_attr a;
+
+	rcu_thread_enter();
+	struct inode_mem *im = inode_get(fs, ino);
+	if (!im)
+		return -ENOENT;
+	/* A look under the shared lock first: almost every file has no set-id
+	 * bit.  One set between the look and the write was set after the write
+	 * began, and is kept as if set after it ended. */
+	pthread_rwlock_rdlock(&im->lock);
+	bool kill = !S_ISDIR(im->di->mode) && suidgid_to_kill(im->di->mode);
+	pthread_rwlock_unlock(&im->lock);
+	return kill ? daxfs_setattr(fs, ino, &sa, &a) : 0;
 }
 
 int daxfs_get_flags(struct daxfs *fs, uint64_t ino, unsigned *flags)

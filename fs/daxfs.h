@@ -89,6 +89,9 @@ void daxfs_attr_to_stat(const struct daxfs_attr *a, struct stat *st);
 #define DAXFS_SET_ATIME_NOW (1u << 6)
 #define DAXFS_SET_MTIME_NOW (1u << 7)
 #define DAXFS_SET_CTIME (1u << 8)
+/* Clear set-user-ID, and set-group-ID if group-executable, of a non-directory:
+ * what a write, truncate or chown by a caller without CAP_FSETID does. */
+#define DAXFS_SET_KILL_SUIDGID (1u << 9)
 
 struct daxfs_setattr {
 	unsigned valid;
@@ -138,6 +141,9 @@ void daxfs_forget(struct daxfs *fs, uint64_t ino, uint64_t nlookup);
 int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *out);
 int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
 		  struct daxfs_attr *out);
+/* DAXFS_SET_KILL_SUIDGID alone, for a write; no transaction when there is
+ * nothing to clear. */
+int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino);
 /* Marks an access (a read of a file's data, of a directory's entries or of
  * a symlink's target) with relatime rules: atime moves to now when it is
  * not later than mtime or ctime, or is a day old.  The FUSE adapter calls

@@ -27,6 +27,7 @@
 
 #include "daxfs.h"
 #include "fuse_adapter.h"
+#include "fuse_killpriv.h"
 
 #define DEFAULT_BREAK_TIMEOUT 30u
 /* Workers may sleep for up to break_timeout (removals of pinned blocks,
@@ -436,6 +437,10 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, opts.mountpoint) != 0) {
 		fprintf(stderr, "daxfs: cannot mount %s on %s\n", cfg.pool, opts.mountpoint);
 		goto out_signals;
+	}
+	if (daxfs_fuse_killpriv_install(se) != 0) {
+		fprintf(stderr, "daxfs: cannot hook the FUSE session's I/O\n");
+		goto out_unmount;
 	}
 	if (fuse_daemonize(opts.foreground) != 0) {
 		fprintf(stderr, "daxfs: cannot detach from the terminal\n");

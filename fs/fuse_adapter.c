@@ -14,17 +14,20 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
 #include <fuse_lowlevel.h>
+#include <linux/capability.h>
 #include <linux/fs.h>
 
 #include "daxfs.h"
 #include "daxfs_ioctl.h"
 #include "fuse_adapter.h"
+#include "fuse_killpriv.h"
 #include "pmem/format.h"
 
 _Static_assert(DAXFS_ROOT_INO == FUSE_ROOT_ID, "the root inode numbers must agree");
@@ -416,9 +419,10 @@ static void dx_init(void *userdata, struct fuse_conn_info *conn)
 	 * Export support: inode numbers are stable and carry a generation, and
 	 * the core answers lookups of "." (any inode) and ".." by number, so
 	 * NFS file handles survive the kernel forgetting an inode.
-	 * No atomic O_TRUNC and no KILLPRIV:
-	 * the kernel then truncates and clears set-id bits through setattr, so
-	 * the core's open and write need not.
+	 * No atomic O_TRUNC: the kernel then truncates through setattr, so the
+	 * core's open need not.  Not the first KILLPRIV either, which would leave
+	 * the daemon to guess the caller's CAP_FSETID: fuse_killpriv.c negotiates
+	 * its second version, whose requests say when to clear set-id bits.
 	 */
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_ATOMIC_O_TRUNC |
 			FUSE_CAP_HANDLE_KILLPRIV);
@@ -615,6 +619,8 @@ static void dx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (i = 0; i < sizeof(setattr_bits) / sizeof(setattr_bits[0]); i++)
 		if (to_set & setattr_bits[i].fuse)
 			sa.valid |= setattr_bits[i].daxfs;
+	if (daxfs_fuse_request_kills_suidgid())
+		sa.valid |= DAXFS_SET_KILL_SUIDGID;
 	interruptible_begin(&in, req);
 	rc = daxfs_setattr(req_fs(req), ino, &sa, &a);
 	interruptible_end(&in);
@@ -794,12 +800,50 @@ static void dx_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	daxfs_read_done(&ctx);
 }
 
+/* Whether the process behind a request may keep set-id bits (CAP_FSETID),
+ * from /proc as the kernel has it; one that is gone may not. */
+static bool caller_has_fsetid(pid_t pid)
+{
+	char path[32], line[128];
+	unsigned long long eff;
+	bool has = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			has = eff & (1ull << CAP_FSETID);
+			break;
+		}
+	fclose(f);
+	return has;
+}
+
+/* fallocate and copy_file_range carry no kill flag, yet under KILLPRIV_V2
+ * the kernel leaves the set-id bits of the file they change to the daemon.
+ * /proc is asked only about a file that has such a bit to lose. */
+static int kill_suidgid_of_uncapable(fuse_req_t req, fuse_ino_t ino)
+{
+	struct daxfs_attr a;
+
+	if (daxfs_getattr(req_fs(req), ino, &a) < 0 || !(a.mode & (S_ISUID | S_ISGID)) ||
+	    caller_has_fsetid(fuse_req_ctx(req)->pid))
+		return 0;
+	return daxfs_kill_suidgid(req_fs(req), ino);
+}
+
 static void dx_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct interruptible in;
 	ssize_t n;
 
+	if (daxfs_fuse_request_kills_suidgid() && (n = daxfs_kill_suidgid(req_fs(req), ino)) < 0) {
+		reply_status(req, n);
+		return;
+	}
 	/* With stable_writes=wait a write may sleep on a STABLE pin. */
 	interruptible_begin(&in, req);
 	n = daxfs_write(req_fs(req), ino, buf, size, (uint64_t)off, (fi->flags & O_APPEND) != 0);
@@ -859,6 +903,10 @@ static void dx_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	int rc;
 
 	(void)fi;
+	if ((rc = kill_suidgid_of_uncapable(req, ino)) < 0) {
+		reply_status(req, rc);
+		return;
+	}
 	interruptible_begin(&in, req);
 	rc = daxfs_fallocate(req_fs(req), ino, mode, (uint64_t)offset, (uint64_t)length);
 	interruptible_end(&in);
@@ -1274,6 +1322,11 @@ static void dx_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	(void)fi_out;
 	if (flags) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	int rc = kill_suidgid_of_uncapable(req, ino_out);
+	if (rc < 0) {
+		reply_status(req, rc);
 		return;
 	}
 	if (len)

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* truncate(2)/ftruncate(2) and the set-id bits a write or truncate clears:
- * sizes, zero fill, times, EFBIG at 256 GiB, the errors. */
+/* truncate(2)/ftruncate(2) and the set-id bits a write, truncate, fallocate
+ * or copy_file_range clears: sizes, zero fill, times, EFBIG at 256 GiB, the
+ * errors. */
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -78,6 +81,17 @@ static void root(const struct ctx *c)
 	EXPECT_EQ(06755, perm("rsid"), "a write by root keeps setuid and setgid");
 	EXPECT_OK(truncate("rsid", 0), "root truncates it");
 	EXPECT_EQ(06755, perm("rsid"), "a truncate by root keeps setuid and setgid");
+	fd = open("rsid", O_RDWR);
+	must(fd, "open rsid");
+	EXPECT_OK(fallocate(fd, 0, 0, 8192), "root fallocates a setuid+setgid file");
+	EXPECT_EQ(06755, perm("rsid"), "a fallocate by root keeps setuid and setgid");
+	int src = open("t", O_RDONLY);
+	must(src, "open t");
+	loff_t in = 0, out = 0;
+	EXPECT_EQ(2, copy_file_range(src, &in, fd, &out, 2, 0), "root copy_file_range into it");
+	close(src);
+	close(fd);
+	EXPECT_EQ(06755, perm("rsid"), "a copy_file_range by root keeps setuid and setgid");
 
 	fx_udir(USER_UID, USER_GID);
 	fx_file("u/rootfile", 0644, 0, 0);
@@ -117,6 +131,22 @@ static void user(const struct ctx *c)
 	EXPECT_EQ(2, pwrite(fd, "ab", 2, 0), "pwrite to a setuid file");
 	EXPECT_EQ(0755, perm("mine"), "the write cleared setuid");
 	close(fd);
+
+	/* fallocate and copy_file_range tell the daemon nothing about the
+	 * caller's CAP_FSETID, yet must clear the bits too */
+	must(chmod("mine", 06755), "chmod mine");
+	fd = open("mine", O_RDWR);
+	must(fd, "open mine");
+	EXPECT_OK(fallocate(fd, 0, 0, 8192), "fallocate of a setuid+setgid file");
+	EXPECT_EQ(0755, perm("mine"), "fallocate cleared setuid and setgid");
+	must(fchmod(fd, 04755), "fchmod mine");
+	int src = open("other_rw", O_RDONLY);
+	must(src, "open other_rw");
+	loff_t in = 0, out = 0;
+	EXPECT_EQ(3, copy_file_range(src, &in, fd, &out, 3, 0), "copy_file_range into a setuid file");
+	close(src);
+	close(fd);
+	EXPECT_EQ(0755, perm("mine"), "copy_file_range cleared setuid");
 }
 
 static void persist(const struct ctx *c)

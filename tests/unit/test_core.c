@@ -89,6 +89,50 @@ static void test_files(struct daxfs *fs)
 	daxfs_forget(fs, ino, 1);
 }
 
+/* DAXFS_SET_KILL_SUIDGID: set-user-ID always goes, set-group-ID only with
+ * group execute, a directory keeps both; daxfs_kill_suidgid is the same for a
+ * write and leaves ctime alone when there is nothing to clear. */
+static void test_kill_suidgid(struct daxfs *fs)
+{
+	static const struct {
+		mode_t mode, after;
+	} cases[] = { { 06755, 0755 }, { 04644, 0644 }, { 02644, 02644 }, { 02710, 0710 } };
+	struct daxfs_setattr sa = { .valid = DAXFS_SET_MODE };
+	struct daxfs_attr a, b;
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "sid");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sa.valid = DAXFS_SET_MODE;
+		sa.mode = cases[i].mode;
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		CHECK_EQ(daxfs_kill_suidgid(fs, ino), 0);
+		CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+		CHECK_EQ(a.mode & 07777, cases[i].after);
+		sa.mode = cases[i].mode;
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		sa.valid = DAXFS_SET_UID | DAXFS_SET_KILL_SUIDGID;
+		sa.uid = 7;
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		CHECK_EQ(a.mode & 07777, cases[i].after);
+		CHECK_EQ(a.uid, 7);
+	}
+	sa = (struct daxfs_setattr){ .valid = DAXFS_SET_MODE, .mode = 0644 };
+	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	usleep(2000);
+	CHECK_EQ(daxfs_kill_suidgid(fs, ino), 0);
+	CHECK_EQ(daxfs_getattr(fs, ino, &b), 0);
+	CHECK(a.ctime.tv_sec == b.ctime.tv_sec && a.ctime.tv_nsec == b.ctime.tv_nsec);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "sid"), 0);
+	daxfs_forget(fs, ino, 1);
+
+	CHECK_EQ(daxfs_mkdir(fs, &root_cred, DAXFS_ROOT_INO, "sgdir", 02755, &a), 0);
+	sa = (struct daxfs_setattr){ .valid = DAXFS_SET_GID | DAXFS_SET_KILL_SUIDGID, .gid = 9 };
+	CHECK_EQ(daxfs_setattr(fs, a.ino, &sa, &b), 0);
+	CHECK_EQ(b.mode & 07777, 02755);
+	CHECK_EQ(daxfs_rmdir(fs, DAXFS_ROOT_INO, "sgdir"), 0);
+	daxfs_forget(fs, a.ino, 1);
+}
+
 /* chattr +i/+a are the core's to enforce (under FUSE the kernel never sees
  * them), and daxfs_touch_atime follows relatime. */
 static void test_flags_and_atime(struct daxfs *fs)
@@ -873,6 +917,7 @@ int main(void)
 	test_names(fs);
 	test_flags_and_atime(fs);
 	test_dot_names(fs);
+	test_kill_suidgid(fs);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 
 	/* Everything is still there after a remount. */
