@@ -184,16 +184,17 @@ ssize_t daxfs_read(struct daxfs *fs, uint64_t ino, void *buf, size_t size, uint6
 static void fill_block(struct daxfs *fs, uint64_t blk, uint64_t boff, const char *src,
 		       uint64_t len)
 {
-	char *p = pool_block(&fs->pool, blk);
+	const struct pool *pool = &fs->pool;
+	char *p = pool_block(pool, blk);
+
 	if (boff)
-		memset(p, 0, boff);
+		pool_memset_nodrain(pool, p, 0, boff);
 	if (boff + len < DAXFS_BLOCK_SIZE)
-		memset(p + boff + len, 0, DAXFS_BLOCK_SIZE - boff - len);
+		pool_memset_nodrain(pool, p + boff + len, 0, DAXFS_BLOCK_SIZE - boff - len);
 	if (src)
-		memcpy(p + boff, src, len);
+		pool_memcpy_nodrain(pool, p + boff, src, len);
 	else
-		memset(p + boff, 0, len);
-	pool_flush(&fs->pool, p, DAXFS_BLOCK_SIZE);
+		pool_memset_nodrain(pool, p + boff, 0, len);
 }
 
 /* New blocks of one write, published together: one fence makes all their
@@ -316,9 +317,7 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch
 		pfn_put(t, blk - fs->alloc.data_start);
 		return rc;
 	}
-	char *dst = (char *)pool_block(&fs->pool, blk) + boff;
-	memcpy(dst, src, len);
-	pool_flush(&fs->pool, dst, len);
+	pool_memcpy_nodrain(&fs->pool, (char *)pool_block(&fs->pool, blk) + boff, src, len);
 	pfn_put(t, blk - fs->alloc.data_start);
 	return 0;
 }

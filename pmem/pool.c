@@ -363,6 +363,18 @@ void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
 	pool_persist(p, dst, len);
 }
 
+void pool_memcpy_nodrain(const struct pool *p, void *dst, const void *src, size_t len)
+{
+	memcpy(dst, src, len);
+	pool_flush(p, dst, len);
+}
+
+void pool_memset_nodrain(const struct pool *p, void *dst, int c, size_t len)
+{
+	memset(dst, c, len);
+	pool_flush(p, dst, len);
+}
+
 #else /* !DAXFS_PMEM_TRACE */
 
 void pool_flush(const struct pool *p, const void *addr, size_t len)
@@ -399,6 +411,26 @@ void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
 {
 	if (p->is_pmem) {
 		pmem_memset_persist(dst, c, len);
+		return;
+	}
+	memset(dst, c, len);
+	pmem_msync(dst, len);
+}
+
+void pool_memcpy_nodrain(const struct pool *p, void *dst, const void *src, size_t len)
+{
+	if (p->is_pmem) {
+		pmem_memcpy_nodrain(dst, src, len);
+		return;
+	}
+	memcpy(dst, src, len);
+	pmem_msync(dst, len);
+}
+
+void pool_memset_nodrain(const struct pool *p, void *dst, int c, size_t len)
+{
+	if (p->is_pmem) {
+		pmem_memset_nodrain(dst, c, len);
 		return;
 	}
 	memset(dst, c, len);
