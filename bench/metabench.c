@@ -26,11 +26,25 @@
  *
  * The result is one line per phase on stdout, "PHASE RATE" (operations per
  * second); errors go to stderr with the phase, and the exit status is 1.
+ *
+ * Cleanup unlinks every file by the name it was created under (never by
+ * reading the directory), then removes DIR/metabench.PID.  If that rmdir
+ * finds the directory not empty, metabench lists what is left and waits up
+ * to 2 s for it to go (a FUSE RELEASE may still be in flight).  A name it
+ * created that is still listed after its unlink succeeded is an error.
+ * Anything else the filesystem put there itself is reported on stderr as a
+ * warning ("metabench: warning: ..."), with its inode and size, and then
+ * removed only if it is a regular file named .fuse_hidden* (libfuse 2's
+ * name for a file unlinked while it believed it open: the directory is
+ * metabench's own, so such a file can only be one metabench unlinked);
+ * the exit status stays 0, the rates are valid.  Whatever else is left is
+ * an error.  On an error, metabench still tries to remove what it created.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +57,15 @@
 static const char *phase = "setup";
 static int dirfd_ = -1;
 static char workdir[4096];
+
+/* What exists of ours, for the cleanup (also after an error). */
+static long f_created;	   /* f0000000 .. : create */
+static long s_created;	   /* s0000000 .. : smallfile */
+static bool trunc_created; /* "trunc" */
+static ino_t trunc_ino;	   /* its inode, to recognise it under another name */
+static bool in_cleanup;
+
+static void remove_ours(void);
 
 static double now(void)
 {
@@ -58,6 +81,13 @@ static void die(const char *what, const char *name)
 
 	fprintf(stderr, "metabench: %s: %s%s%s: %s\n", phase, what, name ? " " : "",
 		name ? name : "", strerror(e));
+	/* Best effort: leave no files behind, whatever failed. */
+	if (!in_cleanup && dirfd_ >= 0) {
+		in_cleanup = true;
+		remove_ours();
+		close(dirfd_);
+		rmdir(workdir);
+	}
 	exit(1);
 }
 
@@ -95,6 +125,7 @@ static void bench_create(long n)
 		int fd = openat(dirfd_, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
 		if (fd < 0)
 			die("open", name);
+		f_created = i + 1;
 		if (close(fd) != 0)
 			die("close", name);
 	}
@@ -173,12 +204,14 @@ static void bench_unlink(long n)
 			die("unlink", name);
 	}
 	report("unlink", (double)n, now() - t0);
+	f_created = 0;
 }
 
 static void bench_trunc(double secs)
 {
 	static char buf[64 * 1024];
 	long loops = 0;
+	struct stat st;
 	double t0, t;
 	int fd;
 
@@ -187,6 +220,10 @@ static void bench_trunc(double secs)
 	fd = openat(dirfd_, "trunc", O_CREAT | O_RDWR | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die("open", "trunc");
+	trunc_created = true;
+	if (fstat(fd, &st) != 0)
+		die("fstat", "trunc");
+	trunc_ino = st.st_ino;
 	t0 = now();
 	do {
 		for (int i = 0; i < 8; i++, loops++) {
@@ -198,9 +235,12 @@ static void bench_trunc(double secs)
 		t = now() - t0;
 	} while (t < secs);
 	report("trunc", (double)loops, t);
-	close(fd);
+	/* close, then unlink at once: what programs do. */
+	if (close(fd) != 0)
+		die("close", "trunc");
 	if (unlinkat(dirfd_, "trunc", 0) != 0)
 		die("unlink", "trunc");
+	trunc_created = false;
 }
 
 static void bench_smallfile(double secs)
@@ -218,6 +258,7 @@ static void bench_smallfile(double secs)
 		int fd = openat(dirfd_, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
 		if (fd < 0)
 			die("open", name);
+		s_created = files + 1;
 		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
 			die("write", name);
 		if (fsync(fd) != 0)
@@ -233,6 +274,181 @@ static void bench_smallfile(double secs)
 		if (unlinkat(dirfd_, name, 0) != 0)
 			die("unlink", name);
 	}
+	s_created = 0;
+}
+
+/* Unlink, by name, whatever of ours may still exist (after an error). */
+static void remove_ours(void)
+{
+	char name[64];
+
+	for (long i = 0; i < f_created; i++) {
+		name_of(name, sizeof(name), "f", i);
+		unlinkat(dirfd_, name, 0);
+	}
+	for (long i = 0; i < s_created; i++) {
+		name_of(name, sizeof(name), "s", i);
+		unlinkat(dirfd_, name, 0);
+	}
+	if (trunc_created)
+		unlinkat(dirfd_, "trunc", 0);
+}
+
+/* A name metabench creates (name_of): f0000000, s0000000 (7 digits or
+ * more), or trunc. */
+static bool is_ours(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (strcmp(name, "trunc") == 0)
+		return true;
+	if ((name[0] != 'f' && name[0] != 's') || len < 8)
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	return true;
+}
+
+struct names {
+	char (*v)[256];
+	size_t n, cap;
+};
+
+/* The entries of the work directory, but . and .. */
+static void list_workdir(struct names *l)
+{
+	struct dirent *de;
+	DIR *d = opendir(workdir);
+
+	l->n = 0;
+	if (!d)
+		die("opendir", workdir);
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (l->n == l->cap) {
+			l->cap = l->cap ? 2 * l->cap : 16;
+			l->v = realloc(l->v, l->cap * sizeof(*l->v));
+			if (!l->v)
+				die("realloc", NULL);
+		}
+		snprintf(l->v[l->n++], sizeof(l->v[0]), "%s", de->d_name);
+		errno = 0;
+	}
+	if (errno)
+		die("readdir", workdir);
+	closedir(d);
+}
+
+static void print_names(const struct names *l)
+{
+	for (size_t i = 0; i < l->n && i < 5; i++)
+		fprintf(stderr, "%s%s", i ? ", " : "", l->v[i]);
+	if (l->n > 5)
+		fprintf(stderr, " and %zu more", l->n - 5);
+}
+
+#define CLEANUP_WAIT  2.0
+#define HIDDEN_PREFIX ".fuse_hidden"
+
+/*
+ * Every file metabench created has been unlinked by name, successfully:
+ * the directory should be empty.  If it is not, say what the filesystem
+ * left there and why, and remove it only when it is known to be the
+ * remains of a file metabench unlinked (libfuse 2's .fuse_hidden files).
+ */
+static void cleanup(void)
+{
+	struct names l = {0};
+	char path[sizeof(workdir) + 256 + 2], what[2 * sizeof(path)];
+	bool bad = false;
+	double t0;
+
+	phase = "cleanup";
+	in_cleanup = true;
+	close(dirfd_);
+	dirfd_ = -1;
+	if (rmdir(workdir) == 0)
+		return;
+	if (errno != ENOTEMPTY && errno != EEXIST)
+		die("rmdir", workdir);
+
+	/* A FUSE RELEASE may still be on its way; give it some time. */
+	t0 = now();
+	for (;;) {
+		list_workdir(&l);
+		for (size_t i = 0; i < l.n; i++) {
+			if (is_ours(l.v[i])) {
+				fprintf(stderr,
+					"metabench: cleanup: %s is still listed in %s after "
+					"its unlink succeeded\n",
+					l.v[i], workdir);
+				bad = true;
+			}
+		}
+		if (bad)
+			exit(1);
+		if (rmdir(workdir) == 0) {
+			fprintf(stderr,
+				"metabench: warning: cleanup: rmdir %s: directory not "
+				"empty after every file was unlinked (",
+				workdir);
+			print_names(&l);
+			fprintf(stderr, "); empty %.0f ms later\n", (now() - t0) * 1e3);
+			free(l.v);
+			return;
+		}
+		if (errno != ENOTEMPTY && errno != EEXIST)
+			die("rmdir", workdir);
+		if (now() - t0 >= CLEANUP_WAIT)
+			break;
+		settle(0.05);
+	}
+
+	for (size_t i = 0; i < l.n; i++) {
+		const char *name = l.v[i];
+		bool hidden = strncmp(name, HIDDEN_PREFIX, strlen(HIDDEN_PREFIX)) == 0;
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", workdir, name);
+		if (lstat(path, &st) != 0) {
+			if (errno == ENOENT)
+				continue; /* gone meanwhile */
+			die("stat", path);
+		}
+		snprintf(what, sizeof(what),
+			 "%s (inode %ju, mode %o, %jd bytes, %ju link(s)%s) "
+			 "was still in %s %.1f s after metabench unlinked every file it created",
+			 name, (uintmax_t)st.st_ino, (unsigned)st.st_mode, (intmax_t)st.st_size,
+			 (uintmax_t)st.st_nlink,
+			 trunc_ino && st.st_ino == trunc_ino
+			     ? "; the inode of 'trunc', closed then unlinked at once"
+			     : "",
+			 workdir, now() - t0);
+		if (hidden && S_ISREG(st.st_mode)) {
+			if (unlink(path) != 0)
+				die("unlink", path);
+			fprintf(stderr,
+				"metabench: warning: cleanup: %s; libfuse 2 gives this "
+				"name to a file unlinked while it counts the file open, and "
+				"removes it at the file's last RELEASE, which did not happen: "
+				"removed it\n",
+				what);
+		} else {
+			fprintf(stderr,
+				"metabench: cleanup: %s; not a name of metabench's: "
+				"left in place\n",
+				what);
+			bad = true;
+		}
+	}
+	free(l.v);
+	if (bad)
+		exit(1);
+	if (rmdir(workdir) != 0)
+		die("rmdir", workdir);
 }
 
 static bool want(const char *phases, const char *p)
@@ -297,8 +513,13 @@ int main(int argc, char **argv)
 	if (mkdir(workdir, 0755) != 0)
 		die("mkdir", workdir);
 	dirfd_ = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd_ < 0)
+	if (dirfd_ < 0) {
+		int e = errno;
+
+		rmdir(workdir);
+		errno = e;
 		die("open", workdir);
+	}
 
 	if (want(phases, "create")) {
 		bench_create(n);
@@ -318,6 +539,7 @@ int main(int argc, char **argv)
 				if (unlinkat(dirfd_, name, 0) != 0)
 					die("unlink", name);
 			}
+			f_created = 0;
 		}
 	}
 	if (want(phases, "trunc"))
@@ -325,9 +547,6 @@ int main(int argc, char **argv)
 	if (want(phases, "smallfile"))
 		bench_smallfile(secs);
 
-	phase = "cleanup";
-	close(dirfd_);
-	if (rmdir(workdir) != 0)
-		die("rmdir", workdir);
+	cleanup();
 	return 0;
 }
