@@ -204,7 +204,6 @@ ssize_t daxfs_write(struct daxfs *fs, uint64_t ino, const void *buf, size_t size
 		    bool append);
 ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
 		     uint64_t off, bool append);
-int daxfs_fsync(struct daxfs *fs, uint64_t ino);
 /* SEEK_DATA / SEEK_HOLE (EOF counts as a hole); -ENXIO at or past EOF. */
 off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence);
 /* Copies len bytes between regular files of this filesystem, reading with

@@ -470,16 +470,6 @@ ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in
 	return (ssize_t)done;
 }
 
-int daxfs_fsync(struct daxfs *fs, uint64_t ino)
-{
-	rcu_thread_enter();
-	if (!inode_get(fs, ino))
-		return -ENOENT;
-	/* Every store was persisted before its operation returned. */
-	pool_drain(&fs->pool);
-	return 0;
-}
-
 /* Zeroes [off, off+len) inside one existing block, if there is one. */
 static int zero_in_block(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t len)
 {

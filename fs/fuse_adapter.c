@@ -889,11 +889,17 @@ static void dx_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	fuse_reply_poll(req, revents);
 }
 
+/* Every write and every metadata change is persistent before it is
+ * acknowledged, so an fsync has nothing left to do.  ENOSYS says so: the
+ * kernel then stops sending FSYNC and FSYNCDIR, and fsync() returns 0 after
+ * the kernel's own part (writing back pages dirtied through mmap, as WRITEs
+ * that are themselves persistent when acknowledged), without a round trip. */
 static void dx_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	(void)ino;
 	(void)datasync;
 	(void)fi;
-	reply_status(req, daxfs_fsync(req_fs(req), ino));
+	fuse_reply_err(req, ENOSYS);
 }
 
 static void dx_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
@@ -930,12 +936,6 @@ static void dx_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static void dx_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-	(void)datasync;
-	(void)fi;
-	reply_status(req, daxfs_fsync(req_fs(req), ino));
-}
 
 struct dir_buf {
 	fuse_req_t req;
@@ -1394,7 +1394,7 @@ const struct fuse_lowlevel_ops daxfs_fuse_ops = {
 	.readdir = dx_readdir,
 	.readdirplus = dx_readdirplus,
 	.releasedir = dx_releasedir,
-	.fsyncdir = dx_fsyncdir,
+	.fsyncdir = dx_fsync,
 	.statfs = dx_statfs,
 	.setxattr = dx_setxattr,
 	.getxattr = dx_getxattr,

@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Writes and file capabilities under FUSE_HANDLE_KILLPRIV_V2, through the real
-# mount.  The kernel asks the daemon for security.capability once per inode,
-# not before every write (the daemon's debug log counts the requests); a file
+# Requests the kernel need not send, counted in the daemon's debug log through
+# the real mount.  Under FUSE_HANDLE_KILLPRIV_V2 the kernel asks the daemon
+# for security.capability once per inode, not before every write; a file
 # capability is still removed by the next write, root's included, after
-# which writes stop asking again.  What happens to set-id bits on write,
-# truncate, chown, fallocate and copy_file_range is checked by the posix
-# suite, as root and as two unprivileged uids.
+# which writes stop asking again.  fsync and a directory's fsync reach the
+# daemon at most once (it answers ENOSYS: everything is persistent when
+# acknowledged) and still return 0, and a close sends no FLUSH.  What happens
+# to set-id bits on write, truncate, chown, fallocate and copy_file_range is
+# checked by the posix suite, as root and as two unprivileged uids.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 itest_init
@@ -50,6 +52,27 @@ g0=$(count GETXATTR)
 dd if=/dev/zero of="$M/f" bs=4k count=50 oflag=direct conv=notrunc status=none
 g=$(($(count GETXATTR) - g0))
 check "after the removal, 50 writes asked $g times" test "$g" -le 2
+
+say "fsync, fdatasync and a directory's fsync: no round trip after the first"
+run_py "$M" <<'PY'
+import os, sys
+from dxcheck import *
+os.chdir(sys.argv[1])
+for i in range(20):
+    fd = os.open("s%d" % i, os.O_CREAT | os.O_WRONLY, 0o644)
+    os.write(fd, b"x" * 4096)
+    os.fsync(fd)
+    os.fdatasync(fd)
+    os.close(fd)
+d = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(d)
+os.fsync(d)
+os.close(d)
+check(os.path.getsize("s19") == 4096, "20 files written and synced")
+PY
+check "the daemon saw at most one FSYNC ($(count FSYNC))" test "$(count FSYNC)" -le 1
+check "and at most one FSYNCDIR ($(count FSYNCDIR))" test "$(count FSYNCDIR)" -le 1
+check "no close sent a FLUSH ($(count FLUSH))" test "$(count FLUSH)" -eq 0
 
 umount_fs "$M"
 finish
