@@ -808,8 +808,10 @@ static bool caller_has_fsetid(pid_t pid)
 	unsigned long long eff;
 	bool has = false;
 
+	if (pid <= 0)
+		return false;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+	FILE *f = fopen(path, "re");
 	if (!f)
 		return false;
 	while (fgets(line, sizeof(line), f))
@@ -935,7 +937,6 @@ static void dx_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	(void)fi;
 	fuse_reply_err(req, 0);
 }
-
 
 struct dir_buf {
 	fuse_req_t req;
