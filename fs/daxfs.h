@@ -236,7 +236,8 @@ int daxfs_removexattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t in
 typedef int (*daxfs_filldir_t)(void *ctx, const char *name, const struct daxfs_attr *attr,
 			       uint64_t next_off);
 /* plus: fills a full attr and takes a lookup reference on every entry
- * accepted (except "." and ".."), as readdirplus needs. */
+ * accepted (except "." and ".."), as readdirplus needs.  Otherwise attr has
+ * the inode number and the type bits of the mode only (and "." a full one). */
 int daxfs_readdir(struct daxfs *fs, uint64_t ino, uint64_t off, bool plus, daxfs_filldir_t fill,
 		  void *ctx);
 int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out);

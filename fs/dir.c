@@ -368,7 +368,8 @@ uint64_t dir_count(struct daxfs *fs, struct inode_mem *dir)
 }
 
 int dir_iterate(struct daxfs *fs, struct inode_mem *dir, uint64_t from,
-		int (*fn)(void *ctx, const char *name, uint64_t ino, uint64_t slot), void *ctx)
+		int (*fn)(void *ctx, const char *name, uint64_t ino, unsigned type, uint64_t slot),
+		void *ctx)
 {
 	uint64_t nslots = dir->di->size / DAXFS_BLOCK_SIZE * DAXFS_DIRENTS_PER_BLOCK;
 	char name[DAXFS_NAME_MAX + 1];
@@ -384,7 +385,7 @@ int dir_iterate(struct daxfs *fs, struct inode_mem *dir, uint64_t from,
 			continue;
 		memcpy(name, de->name, de->name_len);
 		name[de->name_len] = 0;
-		int rc = fn(ctx, name, ino, s);
+		int rc = fn(ctx, name, ino, de->type, s);
 		if (rc)
 			return rc > 0 ? 0 : rc;
 	}

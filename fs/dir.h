@@ -35,7 +35,8 @@ uint64_t dir_count(struct daxfs *fs, struct inode_mem *dir);
 
 /* Calls fn for every live slot >= from; fn returns non-zero to stop. */
 int dir_iterate(struct daxfs *fs, struct inode_mem *dir, uint64_t from,
-		int (*fn)(void *ctx, const char *name, uint64_t ino, uint64_t slot), void *ctx);
+		int (*fn)(void *ctx, const char *name, uint64_t ino, unsigned type, uint64_t slot),
+		void *ctx);
 
 void dir_index_free(struct inode_mem *dir);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* readdir and readdirplus over stable slot cookies (see daxfs.h). */
+#include <dirent.h>
 #include <errno.h>
 
 #include "dir.h"
@@ -17,15 +18,18 @@ struct readdir_ctx {
 	void *ctx;
 };
 
-static int emit(void *p, const char *name, uint64_t ino, uint64_t slot)
+/* A plain readdir needs the number and the type, which the entry records:
+ * no inode lock per entry. */
+static int emit(void *p, const char *name, uint64_t ino, unsigned type, uint64_t slot)
 {
 	struct readdir_ctx *rd = p;
 	struct inode_mem *im = inode_get(rd->fs, ino);
-	struct daxfs_attr attr;
+	struct daxfs_attr attr = { .ino = ino, .mode = DTTOIF(type) };
 
 	if (!im)
 		return 0;
-	inode_attr(rd->fs, ino, &attr);
+	if (rd->plus)
+		inode_attr(rd->fs, ino, &attr);
 	if (rd->fill(rd->ctx, name, &attr, slot + COOKIE_FIRST_SLOT))
 		return 1;
 	if (rd->plus) {
