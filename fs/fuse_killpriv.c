@@ -23,9 +23,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* One session per process. */
+/* One session per process.  The unique id of the INIT request whose reply is
+ * to take the capability, 0 when there is none (the kernel did not offer it,
+ * or the reply has gone). */
 static _Atomic uint64_t init_unique;
-static _Atomic bool init_offers_v2;
 static _Thread_local bool request_kills;
 
 static bool has_body(ssize_t n, size_t body)
@@ -44,10 +45,9 @@ static void note_request(const void *buf, ssize_t n)
 	switch (in->opcode) {
 	case FUSE_INIT: {
 		const struct fuse_init_in *init = (const void *)body;
-		if (has_body(n, offsetof(struct fuse_init_in, flags) + sizeof(init->flags))) {
-			atomic_store(&init_offers_v2, (init->flags & FUSE_HANDLE_KILLPRIV_V2) != 0);
+		if (has_body(n, offsetof(struct fuse_init_in, flags) + sizeof(init->flags)) &&
+		    (init->flags & FUSE_HANDLE_KILLPRIV_V2))
 			atomic_store(&init_unique, in->unique);
-		}
 		break;
 	}
 	case FUSE_WRITE: {
@@ -87,8 +87,7 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 	    iov[1].iov_len >= offsetof(struct fuse_init_out, flags) + sizeof(uint32_t)) {
 		const struct fuse_out_header *out = iov[0].iov_base;
 		uint64_t unique = atomic_load(&init_unique);
-		if (unique && out->unique == unique && out->error == 0 &&
-		    atomic_load(&init_offers_v2)) {
+		if (unique && out->unique == unique && out->error == 0) {
 			struct fuse_init_out *init = iov[1].iov_base;
 			init->flags |= FUSE_HANDLE_KILLPRIV_V2;
 			atomic_store(&init_unique, 0);

@@ -343,26 +343,7 @@ void pool_drain(const struct pool *p)
 		pmem_drain();
 }
 
-void pool_persist(const struct pool *p, const void *addr, size_t len)
-{
-	pool_flush(p, addr, len);
-	pool_drain(p);
-}
-
-/* The copy and the fill go through pool_flush/pool_drain so that the trace
- * sees them. */
-void pool_memcpy_persist(const struct pool *p, void *dst, const void *src, size_t len)
-{
-	memcpy(dst, src, len);
-	pool_persist(p, dst, len);
-}
-
-void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
-{
-	memset(dst, c, len);
-	pool_persist(p, dst, len);
-}
-
+/* The copy and the fill go through pool_flush so that the trace sees them. */
 void pool_memcpy_nodrain(const struct pool *p, void *dst, const void *src, size_t len)
 {
 	memcpy(dst, src, len);
@@ -391,32 +372,6 @@ void pool_drain(const struct pool *p)
 		pmem_drain();
 }
 
-void pool_persist(const struct pool *p, const void *addr, size_t len)
-{
-	pool_flush(p, addr, len);
-	pool_drain(p);
-}
-
-void pool_memcpy_persist(const struct pool *p, void *dst, const void *src, size_t len)
-{
-	if (p->is_pmem) {
-		pmem_memcpy_persist(dst, src, len);
-		return;
-	}
-	memcpy(dst, src, len);
-	pmem_msync(dst, len);
-}
-
-void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
-{
-	if (p->is_pmem) {
-		pmem_memset_persist(dst, c, len);
-		return;
-	}
-	memset(dst, c, len);
-	pmem_msync(dst, len);
-}
-
 void pool_memcpy_nodrain(const struct pool *p, void *dst, const void *src, size_t len)
 {
 	if (p->is_pmem) {
@@ -438,3 +393,22 @@ void pool_memset_nodrain(const struct pool *p, void *dst, int c, size_t len)
 }
 
 #endif /* DAXFS_PMEM_TRACE */
+
+void pool_persist(const struct pool *p, const void *addr, size_t len)
+{
+	pool_flush(p, addr, len);
+	pool_drain(p);
+}
+
+/* As libpmem's *_persist, which are the *_nodrain copies and a drain. */
+void pool_memcpy_persist(const struct pool *p, void *dst, const void *src, size_t len)
+{
+	pool_memcpy_nodrain(p, dst, src, len);
+	pool_drain(p);
+}
+
+void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
+{
+	pool_memset_nodrain(p, dst, c, len);
+	pool_drain(p);
+}
