@@ -208,7 +208,8 @@ ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, in
 off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence);
 /* Copies len bytes between regular files of this filesystem, reading with
  * references (no intermediate buffer) and writing as daxfs_writev; returns
- * bytes copied (short at the source's EOF). */
+ * bytes copied (short at the source's EOF).  Within one file the ranges
+ * (the source's shortened to its EOF) must not overlap: -EINVAL. */
 ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in,
 			      uint64_t ino_out, uint64_t off_out, size_t len);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, FALLOC_FL_ZERO_RANGE */

@@ -300,6 +300,18 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch
 	uint64_t blk;
 	int rc;
 
+	/* A block this batch took for a hole is not in the map until publish,
+	 * so the map still shows a hole there.  A write whose source is cut
+	 * at other places than block boundaries (a copy_file_range from
+	 * blocks that are not adjacent in the pool, a writev) reaches the
+	 * same block again with its next span, which must go into that block,
+	 * not a second one.  Spans come in file order: only the last queued
+	 * block can be the same. */
+	if (b->n && b->nb[b->n - 1].index == index) {
+		char *p = pool_block(&fs->pool, b->nb[b->n - 1].blk);
+		pool_memcpy_nodrain(&fs->pool, p + boff, src, len);
+		return 0;
+	}
 	do {
 		rcu_read_lock();
 		blk = get_block(fs, t, im->di, index);
@@ -443,12 +455,39 @@ off_t daxfs_lseek(struct daxfs *fs, uint64_t ino, off_t off, int whence)
 	return ret;
 }
 
+/* A copy within one file whose ranges overlap would read bytes it has
+ * already overwritten (the source is read from the pool, not a buffer):
+ * like Linux, refuse it with -EINVAL, after shortening the copy to the
+ * source's EOF.  The length is capped to that EOF too, so that a file
+ * growing meanwhile cannot bring the ranges together. */
+static int copy_within_file(struct daxfs *fs, uint64_t ino, uint64_t off_in, uint64_t off_out,
+			    size_t *len)
+{
+	int rc;
+	struct inode_mem *im = regular(fs, ino, &rc);
+
+	if (!im)
+		return rc;
+	uint64_t size = __atomic_load_n(&im->di->size, __ATOMIC_ACQUIRE);
+	uint64_t n = off_in >= size ? 0 : size - off_in < *len ? size - off_in : *len;
+	if (off_out + n > off_in && off_out < off_in + n)
+		return -EINVAL;
+	*len = (size_t)n;
+	return 0;
+}
+
 ssize_t daxfs_copy_file_range(struct daxfs *fs, uint64_t ino_in, uint64_t off_in,
 			      uint64_t ino_out, uint64_t off_out, size_t len)
 {
 	static __thread struct daxfs_read_ctx ctx;
 	size_t done = 0;
 
+	rcu_thread_enter();
+	if (ino_in == ino_out) {
+		int rc = copy_within_file(fs, ino_in, off_in, off_out, &len);
+		if (rc)
+			return rc;
+	}
 	while (done < len) {
 		ssize_t n = daxfs_read_map(fs, ino_in, off_in + done, len - done, &ctx);
 		if (n <= 0) {
