@@ -158,6 +158,26 @@ int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t
 	return 0;
 }
 
+/* At each level a range of n blocks meets at most ceil(n / span) + 1
+ * nodes (it need not start at a node's edge), and growing the map's height
+ * adds at most one node per level, the one wrapping the old root, which the
+ * range need not meet; the top level is the single root. */
+uint64_t bmap_index_blocks_worst(uint64_t n)
+{
+	uint64_t total = 0;
+	unsigned h = 0;
+
+	if (n == 0)
+		return 0;
+	while (capacity(h) < DAXFS_MAX_FILE_SIZE / DAXFS_BLOCK_SIZE)
+		h++;
+	for (unsigned level = 1; level < h; level++) {
+		uint64_t span = capacity(level);
+		total += (n + span - 1) / span + 2;
+	}
+	return total + 1;
+}
+
 static int list_add(struct block_list *l, uint64_t blk)
 {
 	if (l->n == l->cap) {

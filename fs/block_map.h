@@ -20,6 +20,11 @@ uint64_t bmap_lookup(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t i
  * they replace). */
 int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t blk);
 
+/* The most index blocks that giving a file n more data blocks in one range
+ * can take, wherever the range starts and whatever the map held before:
+ * what statfs sets aside so that what it reports as available is. */
+uint64_t bmap_index_blocks_worst(uint64_t n);
+
 /* Blocks removed from a map, to be retired by the caller. */
 struct block_list {
 	uint64_t *blk;

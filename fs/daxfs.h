@@ -106,6 +106,9 @@ struct daxfs_statfs {
 	uint64_t block_size;
 	uint64_t total_blocks; /* data blocks */
 	uint64_t free_blocks;
+	/* What one file can still get: free blocks less the index blocks its
+	 * block map would need for them (bmap_index_blocks_worst). */
+	uint64_t avail_blocks;
 	uint64_t total_inodes;
 	uint64_t free_inodes;
 	uint64_t name_max;

@@ -1356,8 +1356,10 @@ static void dx_statfs(fuse_req_t req, fuse_ino_t ino)
 	st.f_bsize = s.block_size;
 	st.f_frsize = s.block_size;
 	st.f_blocks = s.total_blocks;
-	st.f_bfree = s.free_blocks;
-	st.f_bavail = s.free_blocks;
+	/* What a request can really get, as XFS counts its reserves: the index
+	 * blocks a file's map needs come out of the free blocks. */
+	st.f_bfree = s.avail_blocks;
+	st.f_bavail = s.avail_blocks;
 	st.f_files = s.total_inodes;
 	st.f_ffree = s.free_inodes;
 	st.f_favail = s.free_inodes;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "block_map.h"
 #include "inode.h"
 #include "layout_break.h"
 #include "recovery.h"
@@ -277,6 +278,21 @@ void daxfs_abandon(struct daxfs *fs)
 	teardown(fs);
 }
 
+/* The largest n whose data and worst-case index blocks fit in free. */
+static uint64_t avail_data_blocks(uint64_t free)
+{
+	uint64_t lo = 0, hi = free;
+
+	while (lo < hi) {
+		uint64_t mid = hi - (hi - lo) / 2;
+		if (mid + bmap_index_blocks_worst(mid) <= free)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
 int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out)
 {
 	rcu_thread_enter();
@@ -285,6 +301,7 @@ int daxfs_statfs(struct daxfs *fs, struct daxfs_statfs *out)
 	/* Index blocks in their grace period count as free: an allocation
 	 * that needs them waits for them (fs_block_alloc). */
 	out->free_blocks = atomic_load(&fs->alloc.nfree) + atomic_load(&fs->index_pending);
+	out->avail_blocks = avail_data_blocks(out->free_blocks);
 	out->total_inodes = fs->inode_count - 1;
 	out->free_inodes = inode_numbers_free(fs);
 	out->name_max = DAXFS_NAME_MAX;
