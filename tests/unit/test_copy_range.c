@@ -128,6 +128,31 @@ static void test_copy_into_hole(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+/* A copy of more blocks than one write publishes at a time: the block
+ * split between two source spans may straddle a batch boundary. */
+static void test_copy_many_blocks(void)
+{
+	enum { N = 150 };
+	static unsigned char src[N * BS], back[N * BS];
+	struct daxfs *fs = mount_pool();
+	uint64_t in = create_file(fs, "many-src"), out = create_file(fs, "many-dst");
+
+	fill(src, sizeof(src), 11);
+	for (int i = N - 1; i >= 0; i--)
+		CHECK_EQ(daxfs_write(fs, in, src + i * BS, BS, (uint64_t)i * BS, false), BS);
+	uint64_t before = free_blocks(fs);
+	CHECK_EQ(daxfs_copy_file_range(fs, in, 2048, out, 0, (N - 1) * BS), (N - 1) * BS);
+	CHECK_EQ(daxfs_read(fs, out, back, sizeof(back), 0), (N - 1) * BS);
+	CHECK(memcmp(back, src + 2048, (N - 1) * BS) == 0);
+	CHECK_EQ(file_blocks(fs, out), N - 1 + 1); /* and one index block */
+	CHECK_EQ(before - free_blocks(fs), N);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "many-src"), 0);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "many-dst"), 0);
+	daxfs_forget(fs, in, 1);
+	daxfs_forget(fs, out, 1);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 /* The same root cause through writev: three spans of one new block. */
 static void test_writev_spans_in_one_hole(void)
 {
@@ -254,6 +279,7 @@ int main(void)
 	snprintf(pool, sizeof(pool), "%s/pool", dir);
 	mkpool("16M", "");
 	test_copy_into_hole();
+	test_copy_many_blocks();
 	test_writev_spans_in_one_hole();
 	test_copy_within_file();
 	test_copy_random();
