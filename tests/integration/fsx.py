@@ -8,7 +8,8 @@ writes (page-aligned buffers), truncate up and down, every fallocate mode
 daxfs supports (0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE,
 ZERO_RANGE|KEEP_SIZE), copy_file_range within a file and between files
 (overlapping: EINVAL; unaligned; past either EOF), mmap reads and writes
-with msync, close and reopen, and, when it runs the daemon itself, a clean
+with msync, SEEK_DATA/SEEK_HOLE (holes only where the model has zeros),
+close and reopen, and, when it runs the daemon itself, a clean
 remount (fsck.daxfs -n -f after the unmount) and a SIGKILL of the daemon
 followed by a remount.  Everything follows from --seed: a run is replayed
 exactly by the same command line.  On a mismatch it prints the last
@@ -86,9 +87,14 @@ def is_mounted(mnt):
 
 
 def pid_alive(pid):
+    """True until every thread of process pid has exited: a killed
+    multithreaded process's leader is a zombie while its other threads still
+    exit, and they may hold the pool (and its lock) a moment longer."""
     try:
         with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                return True
+        return len(os.listdir("/proc/%d/task" % pid)) > 1
     except FileNotFoundError:
         return False
 
@@ -447,6 +453,35 @@ class Checker:
             mm.flush()
         self.set_bytes(n, off, data)
 
+    def op_seek(self, n):
+        """SEEK_DATA and SEEK_HOLE may place holes only where the model has
+        zeros, and at block edges (or at the start offset, or EOF)."""
+        m = self.model[n]
+        size = len(m)
+        off = self.rng.randrange(size + BS)
+        self.note("SEEK_DATA and SEEK_HOLE %s from %d (size %d)" % (n, off, size))
+        try:
+            d = os.lseek(self.fds[n], off, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            d = size
+            if off < size and any(m[off:]):
+                self.fail("SEEK_DATA from %d in %s: ENXIO, but the model has data after it" % (off, n))
+        if off >= size:
+            return
+        if not off <= d <= size or any(m[off:d]):
+            self.fail("SEEK_DATA from %d in %s returned %d over data of the model" % (off, n, d))
+        h = os.lseek(self.fds[n], off, os.SEEK_HOLE)
+        if not off <= h <= size:
+            self.fail("SEEK_HOLE from %d in %s returned %d, size %d" % (off, n, h, size))
+        if h < size:
+            if h != off and h % BS:
+                self.fail("SEEK_HOLE from %d in %s returned %d, not a block edge" % (off, n, h))
+            end = min(size, (h // BS + 1) * BS)
+            if any(m[h:end]):
+                self.fail("SEEK_HOLE from %d in %s returned %d, where the model has data" % (off, n, h))
+
     def op_reopen(self, n):
         self.note("close and reopen every file")
         self.close_all()
@@ -474,7 +509,7 @@ class Checker:
         table = [
             (20, self.op_write), (14, self.op_read), (5, self.op_dwrite), (5, self.op_dread),
             (5, self.op_truncate), (10, self.op_fallocate), (12, self.op_copy),
-            (2, self.op_reopen),
+            (2, self.op_reopen), (3, self.op_seek),
         ]
         if self.a.mmap:
             table += [(7, self.op_mapread), (7, self.op_mapwrite)]
