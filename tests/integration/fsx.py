@@ -292,9 +292,10 @@ class Checker:
         else:
             m.extend(bytes(size - len(m)))
 
-    def expect(self, n, off, got, what):
-        m = self.model[n]
-        want = bytes(m[off:off + len(got)]) if off < len(m) else b""
+    def expect(self, n, off, length, got, what):
+        """A read of length bytes at off must return the model's bytes there,
+        as many as there are before EOF."""
+        want = bytes(self.model[n][off:off + length])
         if got != want:
             i = first_diff(got, want)
             self.fail("%s of %s at %d: %d bytes read, %d expected; first difference at file "
@@ -350,7 +351,7 @@ class Checker:
         off = self.rand_off(n)
         length = self.rand_len()
         self.note("read %s off %d len %d" % (n, off, length))
-        self.expect(n, off, os.pread(self.fds[n], length, off), "pread")
+        self.expect(n, off, length, os.pread(self.fds[n], length, off), "pread")
 
     def aligned(self, n):
         """A block-aligned range that ends within --maxsize."""
@@ -373,7 +374,7 @@ class Checker:
         off, length = self.aligned(n)
         self.note("O_DIRECT read %s off %d len %d" % (n, off, length))
         got = os.preadv(self.dfd(n), [memoryview(self.dbuf)[:length]], off)
-        self.expect(n, off, bytes(self.dbuf[:got]), "O_DIRECT read")
+        self.expect(n, off, length, bytes(self.dbuf[:got]), "O_DIRECT read")
 
     def op_truncate(self, n):
         size = self.rng.randrange(self.a.maxsize + 1)
@@ -438,7 +439,7 @@ class Checker:
         self.note("mmap read %s off %d len %d" % (n, off, length))
         with mmap.mmap(self.fds[n], size, mmap.MAP_SHARED, mmap.PROT_READ) as mm:
             got = mm[off:off + length]
-        self.expect(n, off, got, "mmap read")
+        self.expect(n, off, length, got, "mmap read")
 
     def op_mapwrite(self, n):
         size = len(self.model[n])
