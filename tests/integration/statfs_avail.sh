@@ -1,12 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# What statfs reports as free is what a request can get: on a fresh 4 GiB
-# pool a fallocate of exactly f_bavail blocks succeeds, in one file from
-# offset 0 and at an offset that needs the most index blocks of its map (a
-# range that starts one block before the edge of a leaf and of a second
-# level node); what statfs sets aside for those index blocks is small (a
-# few blocks per 2 MiB), and after each fill nearly nothing is left.
-# fsck.daxfs -n -f finds the pool clean.
+# What statfs reports as free is what a request can get: a fallocate of
+# exactly f_bavail blocks succeeds in one file, from offset 0 on a fresh
+# 4 GiB pool, and on a 256 MiB pool also at offsets that need the most
+# index blocks of its map (a range that starts one block before the edge of
+# a leaf, and of a second level node); what statfs sets aside for those
+# index blocks is small (a few blocks per 2 MiB), and after each fill
+# nearly nothing is left.  fsck.daxfs -n -f finds the pools clean.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 itest_init
@@ -16,9 +16,7 @@ itest_init
 export PMEM_IS_PMEM_FORCE=1
 
 M=$T/m
-mkpool "$T/p.pool" -s 4G
-mount_fs "$T/p.pool" "$M"
-run_py "$M" <<'EOF'
+cat >"$T/py/fill_avail.py" <<'EOF'
 import ctypes, errno, os, sys
 from dxcheck import *
 os.chdir(sys.argv[1])
@@ -57,9 +55,23 @@ def fill(desc, mode, off_blocks):
     eq(wait_free_counts(".", base, timeout=60), base, "%s: free counts are back once the file is gone" % desc)
 
 fill("from offset 0", 0, 0)
-# one block before the edge of a leaf (512 blocks) and of a second-level
-# node (512 * 512 blocks): the range meets one more node at each level
-fill("one block before a node edge, KEEP_SIZE", KEEP_SIZE, 512 * 512 - 1)
+if sys.argv[2] == "all":
+    # one block before the edge of a leaf (512 blocks), and of a second
+    # level node (512 * 512 blocks): the range meets one more node there
+    fill("one block before a leaf edge", 0, 511)
+    fill("one block before a node edge, KEEP_SIZE", KEEP_SIZE, 512 * 512 - 1)
 EOF
+
+say "a fresh 4 GiB pool"
+mkpool "$T/p.pool" -s 4G
+mount_fs "$T/p.pool" "$M"
+run_py "$M" offset0 <"$T/py/fill_avail.py"
+umount_fs "$M"
+rm -f "$T/p.pool"
+
+say "a 256 MiB pool, at the offsets that need the most index blocks"
+mkpool "$T/s.pool" -s 256M
+mount_fs "$T/s.pool" "$M"
+run_py "$M" all <"$T/py/fill_avail.py"
 umount_fs "$M"
 finish
