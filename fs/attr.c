@@ -133,9 +133,15 @@ static bool ts_not_after(const struct daxfs_ts *a, const struct daxfs_ts *b)
 	return a->sec < b->sec || (a->sec == b->sec && a->nsec <= b->nsec);
 }
 
-/* relatime: is the access time due to move to now?  Under im->lock. */
-static bool atime_due(const struct daxfs_dinode *di, const struct daxfs_ts *now)
+/* Is the access time due to move to now (relatime, or with strictatime
+ * whenever it is not now already)?  Under im->lock. */
+static bool atime_due(const struct daxfs *fs, const struct daxfs_dinode *di,
+		      const struct daxfs_ts *now)
 {
+	if (fs->opts.nodiratime && S_ISDIR(di->mode))
+		return false;
+	if (fs->opts.strictatime)
+		return di->atime.sec != now->sec || di->atime.nsec != now->nsec;
 	return ts_not_after(&di->atime, &di->mtime) || ts_not_after(&di->atime, &di->ctime) ||
 	       now->sec - di->atime.sec >= RELATIME_MAX_AGE;
 }
@@ -154,11 +160,11 @@ void daxfs_touch_atime(struct daxfs *fs, uint64_t ino)
 	 * later one only looks. */
 	if (pthread_rwlock_tryrdlock(&im->lock))
 		return;
-	bool due = !im->dead && !inode_immutable(im->di) && atime_due(im->di, &now);
+	bool due = !im->dead && !inode_immutable(im->di) && atime_due(fs, im->di, &now);
 	pthread_rwlock_unlock(&im->lock);
 	if (!due || pthread_rwlock_trywrlock(&im->lock))
 		return;
-	if (!im->dead && !inode_immutable(im->di) && atime_due(im->di, &now)) {
+	if (!im->dead && !inode_immutable(im->di) && atime_due(fs, im->di, &now)) {
 		/* atime alone: an orphan's orphan_next is not logged here. */
 		tx_begin(&fs->log, &tx);
 		tx_add(&tx, &im->di->atime, sizeof(im->di->atime));

@@ -46,6 +46,10 @@ struct daxfs_mount_opts {
 	bool stable_writes_wait;
 	/* Never move access times (daxfs_touch_atime does nothing). */
 	bool noatime;
+	/* Move atime on every access, not by relatime rules (strictatime). */
+	bool strictatime;
+	/* Never move a directory's atime (nodiratime). */
+	bool nodiratime;
 	/* Most data blocks under pins at once, over all pins of the mount
 	 * (each costs the daemon 8 bytes per pin holding it): a pin beyond
 	 * gets -ENFILE.  0: a quarter of the data blocks, at most 262144. */
@@ -157,7 +161,8 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
 int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino, const struct daxfs_cred *cr);
 /* Marks an access (a read of a file's data, of a directory's entries or of
  * a symlink's target) with relatime rules: atime moves to now when it is
- * not later than mtime or ctime, or is a day old.  The FUSE adapter calls
+ * not later than mtime or ctime, or is a day old (with strictatime: on
+ * every access; with nodiratime: never for a directory).  The FUSE adapter calls
  * it for the requests that read (the kernel leaves atime to the
  * filesystem); daxfs_read and the other in-process calls do not, so
  * library users see atime move only when they ask.  Best effort: it never

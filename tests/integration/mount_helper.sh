@@ -39,6 +39,19 @@ check_eq "data written before is there" "through the helper" "$(cat "$M/file")"
 check_fails "writes fail on a read-only mount" sh -c "echo x >'$M/other'"
 check "umount the read-only mount" umount "$M"
 
+# The atime family passes through mount(8) and mount.fuse3 to the daemon.
+check "mount -t fuse.daxfs for the atime options" mount -t fuse.daxfs "$T/p.pool" "$M"
+mkdir "$M/d"
+touch -a -d "@$(($(date +%s) - 3 * 86400))" "$M/d"
+dir_atime=$(stat -c %X "$M/d")
+check "umount before the atime options" umount "$M"
+check "mount -t fuse.daxfs -o nodiratime,strictatime,lazytime,nolazytime" \
+	mount -t fuse.daxfs "$T/p.pool" "$M" -o nodiratime,strictatime,lazytime,nolazytime
+ls "$M/d" >/dev/null
+check_eq "nodiratime reached the daemon: listing leaves a day-old directory atime" \
+	"$dir_atime" "$(stat -c %X "$M/d")"
+check "umount the atime-options mount" umount "$M"
+
 printf '%s %s fuse.daxfs defaults,layout_wait=deferred,break_timeout=5 0 0\n' \
 	"$T/p.pool" "$M" >"$T/fstab"
 check "mount from an fstab line" mount -T "$T/fstab" "$M"
