@@ -559,6 +559,14 @@ static void dx_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	reply_attr(req, rc, &a);
 }
 
+/* Only a set-group-ID bit without group execute (on a non-directory)
+ * depends on who the caller is: its groups and CAP_FSETID, read from /proc,
+ * are looked up for such a file only. */
+static bool sgid_needs_caller(mode_t mode)
+{
+	return !S_ISDIR(mode) && (mode & (S_ISGID | S_IXGRP)) == S_ISGID;
+}
+
 static const struct {
 	int fuse;
 	unsigned daxfs;
@@ -634,8 +642,10 @@ static void dx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	 * chown the kernel asks for the kill whatever the caller's CAP_FSETID. */
 	if (daxfs_fuse_request_kills_suidgid()) {
 		sa.valid |= DAXFS_SET_KILL_SUIDGID;
-		fuse_caller_cred(req, &kill_cred);
-		sa.kill_cred = &kill_cred;
+		if (daxfs_getattr(req_fs(req), ino, &a) == 0 && sgid_needs_caller(a.mode)) {
+			fuse_caller_cred(req, &kill_cred);
+			sa.kill_cred = &kill_cred;
+		}
 	}
 	interruptible_begin(&in, req);
 	rc = daxfs_setattr(req_fs(req), ino, &sa, &a);
@@ -839,17 +849,21 @@ static void inval_attr(fuse_req_t req, fuse_ino_t ino)
 static int kill_setid(fuse_req_t req, fuse_ino_t ino, bool flagged)
 {
 	struct daxfs *fs = req_fs(req);
+	struct daxfs_cred cr = { .lacks_fsetid = true };
 	struct daxfs_attr a, b;
-	struct daxfs_cred cr;
+	bool asked;
 	int rc;
 
 	if (daxfs_getattr(fs, ino, &a) < 0 || !(a.mode & (S_ISUID | S_ISGID)))
 		return 0;
-	fuse_caller_cred(req, &cr);
+	asked = !flagged || sgid_needs_caller(a.mode);
+	if (asked)
+		fuse_caller_cred(req, &cr);
 	if (flagged)
 		cr.lacks_fsetid = true;
-	rc = cr.lacks_fsetid ? daxfs_kill_suidgid(fs, ino, &cr) : 0;
-	fuse_caller_cred_done(&cr);
+	rc = cr.lacks_fsetid ? daxfs_kill_suidgid(fs, ino, asked ? &cr : NULL) : 0;
+	if (asked)
+		fuse_caller_cred_done(&cr);
 	if (rc == 0 && daxfs_getattr(fs, ino, &b) == 0 && b.mode != a.mode)
 		inval_attr(req, ino);
 	return rc;
