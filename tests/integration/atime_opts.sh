@@ -102,6 +102,7 @@ rc=0
 out=$(timeout 30 "$DAXFS" "$P" "$T/m2" -f -o nodiratime,bogus_atime 2>&1) || rc=$?
 [[ $rc -ne 0 ]] || die "daxfs accepted -o bogus_atime"
 case "$out" in
+*nodiratime*) die "the refusal names nodiratime, which daxfs takes: $out" ;;
 *bogus_atime*) pass "an unknown option is refused with a message naming it (exit $rc)" ;;
 *) die "the refusal of -o bogus_atime does not name it: $out" ;;
 esac
