@@ -5,9 +5,10 @@
 # keeps the kernel's inode, and so its lookup reference, without an open
 # the daemon sees) must not keep them.  Right after rm, and after a rename
 # over the last link, statfs shows the space back and a fallocate that
-# needs it succeeds.  A file unlinked while open keeps its data until the
-# last close, then its space returns; a reopen through the O_PATH
-# descriptor of a removed file fails with ENOENT (the data is gone).
+# needs it succeeds.  A file unlinked while open, or while mapped (a
+# mapping holds its file open), keeps its data until the last close or
+# munmap, then its space returns; a reopen through the O_PATH descriptor of
+# a removed file fails with ENOENT (the data is gone).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 itest_init
@@ -17,7 +18,7 @@ mkpool "$T/p.pool" -s 128M
 mount_fs "$T/p.pool" "$M"
 
 run_py "$M" <<'PY'
-import errno, os, sys
+import errno, mmap, os, sys
 from dxcheck import *
 os.chdir(sys.argv[1])
 MB = 1 << 20
@@ -96,6 +97,23 @@ check(wait_until(lambda: base - blocks_free() < 64, timeout=10.0),
       "free %d before the file, %d now" % (base, blocks_free()))
 check(fallocate_fits("again", BIG), "an 80 MiB fallocate then succeeds")
 os.close(held)
+eq(wait_blocks(base), base, "every block is free again")
+
+say("# unlinked while mapped: a mapping holds the file open after its close")
+fill("big", BIG)
+fd = os.open("big", os.O_RDWR)
+mp = mmap.mmap(fd, BIG)
+os.close(fd)
+must("rm big while mapped", os.unlink, "big")
+check(not fallocate_fits("more", BIG), "its space is still in use while it is mapped")
+eq(mp[BIG - MB:BIG], pattern(1, MB), "its data reads back through the mapping")
+mp[0:6] = b"mapped"
+mp.flush()
+eq(mp[0:6], b"mapped", "and takes stores")
+mp.close()
+check(wait_until(lambda: base - blocks_free() < 64, timeout=10.0),
+      "after the munmap its space is free",
+      "free %d before the file, %d now" % (base, blocks_free()))
 eq(wait_blocks(base), base, "every block is free again")
 PY
 umount_fs "$M"
