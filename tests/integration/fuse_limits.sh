@@ -54,7 +54,10 @@ os.close(dst)
 PY
 
 say "remount and a second mount point"
-out=$(mount -o remount,ro "$M" 2>&1) && die "mount -o remount,ro succeeded: $out"
+rc=0
+out=$(mount -o remount,ro "$M" 2>&1) || rc=$?
+[[ $rc -ne 0 ]] || die "mount -o remount,ro succeeded: $out"
+check_eq "mount -o remount,ro exits 1, as the README says" 1 "$rc"
 case "$out" in
 *"is in use"*) pass "mount -o remount,ro is refused: the pool is in use ($out)" ;;
 *) die "mount -o remount,ro failed without saying the pool is in use: $out" ;;
