@@ -234,8 +234,9 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return 1;
 	/* The rest of the atime family means to daxfs what it means to
 	 * Linux; libfuse does not know these words, and the kernel leaves
-	 * atime of a FUSE inode to the daemon, so they stop here.  The last
-	 * of noatime, relatime, atime and strictatime wins. */
+	 * atime of a FUSE inode to the daemon, so they stop here.  Of
+	 * noatime, relatime and strictatime the last wins; atime undoes
+	 * noatime only, as on Linux. */
 	case KEY_RELATIME:
 		cfg->noatime = false;
 		cfg->strictatime = false;

@@ -66,6 +66,12 @@ access
 check_eq "relatime wins over an earlier strictatime" "$FUTURE" "$(atime f_future)"
 umount_fs "$M"
 
+say "-o strictatime,atime: atime undoes noatime only, as on Linux"
+prepare -o strictatime,atime
+access
+moved "strictatime stays after atime" f_future "$FUTURE"
+umount_fs "$M"
+
 say "-o nodiratime"
 prepare -o nodiratime
 access
