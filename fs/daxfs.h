@@ -192,7 +192,9 @@ int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, uint64_t n
 ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size_t size);
 
 /* Open files.  open/release count users of the inode so that an unlinked
- * file lives until its last release. */
+ * file lives until its last release.  A regular file's data blocks are
+ * freed as soon as it has no link and no open user, whatever lookup
+ * references remain; from then on open fails with -ENOENT. */
 int daxfs_open(struct daxfs *fs, uint64_t ino, int flags);
 void daxfs_release(struct daxfs *fs, uint64_t ino);
 

@@ -545,6 +545,52 @@ static void test_orphans_and_recovery(void)
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
+/* A regular file's data blocks go with its last link and its last open,
+ * not with its last lookup reference (the kernel's, which may stay long):
+ * at unlink, at a rename over it, or at the release after them.  One index
+ * block of a removed map may wait for an RCU grace period. */
+static void test_free_at_unlink(void)
+{
+	struct daxfs *fs = mount_pool();
+	static char buf[64 * 4096], back[4096];
+	struct daxfs_attr a;
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "gone");
+	uint64_t other = create_file(fs, DAXFS_ROOT_INO, "other");
+	uint64_t base = free_blocks(fs);
+	fill(buf, sizeof(buf), 5);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK(base - free_blocks(fs) >= 64);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "gone"), 0);
+	CHECK(base - free_blocks(fs) <= 1);
+	CHECK_EQ(daxfs_open(fs, ino, O_RDONLY), -ENOENT);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, 0);
+	daxfs_forget(fs, ino, 1);
+
+	/* Renamed over: the replaced file's blocks go at the rename. */
+	ino = create_file(fs, DAXFS_ROOT_INO, "gone");
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "other", DAXFS_ROOT_INO, "gone", 0), 0);
+	CHECK(base - free_blocks(fs) <= 1);
+	daxfs_forget(fs, ino, 1);
+
+	/* Open: the data stays until the release. */
+	ino = create_file(fs, DAXFS_ROOT_INO, "open");
+	CHECK_EQ(daxfs_open(fs, ino, O_RDWR), 0);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "open"), 0);
+	CHECK(base - free_blocks(fs) >= 64);
+	CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), sizeof(buf) - sizeof(back)),
+		 sizeof(back));
+	CHECK(memcmp(back, buf + sizeof(buf) - sizeof(back), sizeof(back)) == 0);
+	daxfs_release(fs, ino);
+	CHECK(base - free_blocks(fs) <= 1);
+	daxfs_forget(fs, ino, 1);
+	daxfs_forget(fs, other, 1);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
 static void test_enospc(void)
 {
 	struct daxfs *fs = mount_pool();
@@ -960,6 +1006,7 @@ int main(void)
 	test_create_nomem();
 	test_publish_tracked();
 	test_orphans_and_recovery();
+	test_free_at_unlink();
 	test_layout_wait();
 	test_unmount_with_pins();
 	test_export_lookup();
