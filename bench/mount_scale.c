@@ -45,7 +45,7 @@ static struct daxfs *mount_or_die(const char *pool)
 
 static int populate(struct daxfs *fs, unsigned long n)
 {
-	static const struct daxfs_cred root = { 0, 0 };
+	static const struct daxfs_cred root = { 0 };
 	static char block[4096];
 	struct daxfs_attr d = { 0 }, f;
 	char name[32];

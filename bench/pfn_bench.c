@@ -89,7 +89,7 @@ static void read_noref(struct daxfs *fs, uint64_t ino, char *buf, uint64_t start
 
 static void bench_read(struct daxfs *fs)
 {
-	const struct daxfs_cred cr = { 0, 0 };
+	const struct daxfs_cred cr = { 0 };
 	const uint64_t size = 256ULL << 20;
 	static char buf[1 << 20];
 	struct daxfs_attr a;
@@ -137,7 +137,7 @@ static int iters_opt = 20000;
 
 static void bench_truncate(struct daxfs *fs)
 {
-	const struct daxfs_cred cr = { 0, 0 };
+	const struct daxfs_cred cr = { 0 };
 	static char buf[64 * 1024];
 	struct daxfs_attr a;
 	struct daxfs_setattr sa = { .valid = DAXFS_SET_SIZE, .size = 0 };
@@ -166,7 +166,7 @@ static void bench_truncate(struct daxfs *fs)
  * files in one directory, then unlink of each. */
 static void bench_create(struct daxfs *fs)
 {
-	const struct daxfs_cred cr = { 0, 0 };
+	const struct daxfs_cred cr = { 0 };
 	const int iters = iters_opt;
 	struct daxfs_attr a;
 	char name[32];

@@ -8,6 +8,7 @@
 
 #include "file_io.h"
 #include "inode.h"
+#include "setid.h"
 #include "super.h"
 #include "xattr.h"
 
@@ -85,13 +86,6 @@ static int check_flags(const struct daxfs_dinode *di, const struct daxfs_setattr
 	return 0;
 }
 
-/* As Linux: a set-group-ID bit without group execute marks mandatory locking,
- * not a privilege, and stays. */
-static mode_t suidgid_to_kill(mode_t mode)
-{
-	return (mode & S_ISUID) | ((mode & S_IXGRP) ? (mode & S_ISGID) : 0);
-}
-
 /* Everything but the size, as one transaction. */
 static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct daxfs_setattr *sa,
 		       const struct xattr_update *xu)
@@ -109,8 +103,9 @@ static void apply_meta(struct daxfs *fs, struct daxfs_dinode *di, const struct d
 	tx_add(&tx, di, sizeof(*di));
 	if (sa->valid & DAXFS_SET_MODE)
 		di->mode = (di->mode & S_IFMT) | (sa->mode & 07777);
-	if ((sa->valid & DAXFS_SET_KILL_SUIDGID) && !S_ISDIR(di->mode))
-		di->mode &= ~suidgid_to_kill(di->mode);
+	/* Before the owner changes: a chown is judged on the old group. */
+	if (sa->valid & DAXFS_SET_KILL_SUIDGID)
+		di->mode &= ~setid_bits_to_kill(di->mode, di->gid, sa->kill_cred);
 	if (xu)
 		xattr_apply(di, xu);
 	if (sa->valid & DAXFS_SET_UID)
@@ -138,9 +133,15 @@ static bool ts_not_after(const struct daxfs_ts *a, const struct daxfs_ts *b)
 	return a->sec < b->sec || (a->sec == b->sec && a->nsec <= b->nsec);
 }
 
-/* relatime: is the access time due to move to now?  Under im->lock. */
-static bool atime_due(const struct daxfs_dinode *di, const struct daxfs_ts *now)
+/* Is the access time due to move to now (relatime, or with strictatime
+ * whenever it is not now already)?  Under im->lock. */
+static bool atime_due(const struct daxfs *fs, const struct daxfs_dinode *di,
+		      const struct daxfs_ts *now)
 {
+	if (fs->opts.nodiratime && S_ISDIR(di->mode))
+		return false;
+	if (fs->opts.strictatime)
+		return di->atime.sec != now->sec || di->atime.nsec != now->nsec;
 	return ts_not_after(&di->atime, &di->mtime) || ts_not_after(&di->atime, &di->ctime) ||
 	       now->sec - di->atime.sec >= RELATIME_MAX_AGE;
 }
@@ -159,11 +160,11 @@ void daxfs_touch_atime(struct daxfs *fs, uint64_t ino)
 	 * later one only looks. */
 	if (pthread_rwlock_tryrdlock(&im->lock))
 		return;
-	bool due = !im->dead && !inode_immutable(im->di) && atime_due(im->di, &now);
+	bool due = !im->dead && !inode_immutable(im->di) && atime_due(fs, im->di, &now);
 	pthread_rwlock_unlock(&im->lock);
 	if (!due || pthread_rwlock_trywrlock(&im->lock))
 		return;
-	if (!im->dead && !inode_immutable(im->di) && atime_due(im->di, &now)) {
+	if (!im->dead && !inode_immutable(im->di) && atime_due(fs, im->di, &now)) {
 		/* atime alone: an orphan's orphan_next is not logged here. */
 		tx_begin(&fs->log, &tx);
 		tx_add(&tx, &im->di->atime, sizeof(im->di->atime));
@@ -213,9 +214,9 @@ int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa
 	return rc;
 }
 
-int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino)
+int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino, const struct daxfs_cred *cr)
 {
-	const struct daxfs_setattr sa = { .valid = DAXFS_SET_KILL_SUIDGID };
+	const struct daxfs_setattr sa = { .valid = DAXFS_SET_KILL_SUIDGID, .kill_cred = cr };
 	struct daxfs_attr a;
 
 	rcu_thread_enter();
@@ -226,7 +227,7 @@ int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino)
 	 * bit.  One set between the look and the write was set after the write
 	 * began, and is kept as if set after it ended. */
 	pthread_rwlock_rdlock(&im->lock);
-	bool kill = !S_ISDIR(im->di->mode) && suidgid_to_kill(im->di->mode);
+	bool kill = setid_bits_to_kill(im->di->mode, im->di->gid, cr);
 	pthread_rwlock_unlock(&im->lock);
 	return kill ? daxfs_setattr(fs, ino, &sa, &a) : 0;
 }

@@ -46,6 +46,10 @@ struct daxfs_mount_opts {
 	bool stable_writes_wait;
 	/* Never move access times (daxfs_touch_atime does nothing). */
 	bool noatime;
+	/* Move atime on every access, not by relatime rules (strictatime). */
+	bool strictatime;
+	/* Never move a directory's atime (nodiratime). */
+	bool nodiratime;
 	/* Most data blocks under pins at once, over all pins of the mount
 	 * (each costs the daemon 8 bytes per pin holding it): a pin beyond
 	 * gets -ENFILE.  0: a quarter of the data blocks, at most 262144. */
@@ -55,7 +59,14 @@ struct daxfs_mount_opts {
 
 struct daxfs_cred {
 	uid_t uid;
-	gid_t gid;
+	gid_t gid; /* the filesystem gid */
+	/* For the set-group-ID rules of Linux >= 6.2: a caller without
+	 * CAP_FSETID that is not in an inode's group (gid or one of groups)
+	 * loses its S_ISGID on a write or an access ACL.  A cred that leaves
+	 * lacks_fsetid false is privileged, as every in-process call is. */
+	bool lacks_fsetid;
+	const gid_t *groups;
+	size_t ngroups;
 };
 
 /* The umask of the calling thread's creates (0 until set): applied to the
@@ -90,11 +101,15 @@ void daxfs_attr_to_stat(const struct daxfs_attr *a, struct stat *st);
 #define DAXFS_SET_MTIME_NOW (1u << 7)
 #define DAXFS_SET_CTIME (1u << 8)
 /* Clear set-user-ID, and set-group-ID if group-executable, of a non-directory:
- * what a write, truncate or chown by a caller without CAP_FSETID does. */
+ * what a write, truncate or chown by a caller without CAP_FSETID does.  With
+ * kill_cred, also a set-group-ID bit without group execute when that caller
+ * may not keep it (Linux's setattr_should_drop_sgid, judged on the group the
+ * inode has before the change). */
 #define DAXFS_SET_KILL_SUIDGID (1u << 9)
 
 struct daxfs_setattr {
 	unsigned valid;
+	const struct daxfs_cred *kill_cred; /* may be NULL */
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
@@ -144,12 +159,13 @@ void daxfs_forget(struct daxfs *fs, uint64_t ino, uint64_t nlookup);
 int daxfs_getattr(struct daxfs *fs, uint64_t ino, struct daxfs_attr *out);
 int daxfs_setattr(struct daxfs *fs, uint64_t ino, const struct daxfs_setattr *sa,
 		  struct daxfs_attr *out);
-/* DAXFS_SET_KILL_SUIDGID alone, for a write; no transaction when there is
- * nothing to clear. */
-int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino);
+/* DAXFS_SET_KILL_SUIDGID alone (with cr as kill_cred, may be NULL), for a
+ * write; no transaction when there is nothing to clear. */
+int daxfs_kill_suidgid(struct daxfs *fs, uint64_t ino, const struct daxfs_cred *cr);
 /* Marks an access (a read of a file's data, of a directory's entries or of
  * a symlink's target) with relatime rules: atime moves to now when it is
- * not later than mtime or ctime, or is a day old.  The FUSE adapter calls
+ * not later than mtime or ctime, or is a day old (with strictatime: on
+ * every access; with nodiratime: never for a directory).  The FUSE adapter calls
  * it for the requests that read (the kernel leaves atime to the
  * filesystem); daxfs_read and the other in-process calls do not, so
  * library users see atime move only when they ask.  Best effort: it never
@@ -179,7 +195,9 @@ int daxfs_rename(struct daxfs *fs, uint64_t parent, const char *name, uint64_t n
 ssize_t daxfs_readlink(struct daxfs *fs, uint64_t ino, char *buf, size_t size);
 
 /* Open files.  open/release count users of the inode so that an unlinked
- * file lives until its last release. */
+ * file lives until its last release.  A regular file's data blocks are
+ * freed as soon as it has no link and no open user, whatever lookup
+ * references remain; from then on open fails with -ENOENT. */
 int daxfs_open(struct daxfs *fs, uint64_t ino, int flags);
 void daxfs_release(struct daxfs *fs, uint64_t ino);
 
@@ -220,7 +238,8 @@ int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint
 
 /* Extended attributes: user.*, trusted.* (uid 0 only), security.* and the
  * POSIX ACLs system.posix_acl_access / _default (the kernel's xattr format;
- * an access ACL also sets the permission bits).  flags: XATTR_CREATE,
+ * an access ACL also sets the permission bits, and clears S_ISGID when cr
+ * may not keep it, as posix_acl_update_mode).  flags: XATTR_CREATE,
  * XATTR_REPLACE.  get and list with size 0 return the size needed, and
  * -ERANGE when size is too small.  Values up to 64 KiB, names up to 255
  * bytes, and at most 128 KiB of names and values per inode (-ENOSPC). */

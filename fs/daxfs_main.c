@@ -51,6 +51,8 @@ struct daxfs_config {
 	unsigned break_timeout;
 	bool stable_writes_wait;
 	bool noatime;
+	bool strictatime;
+	bool nodiratime;
 	bool max_threads_set;
 	uint64_t max_pinned;
 };
@@ -64,6 +66,11 @@ enum {
 	KEY_NOATIME,
 	KEY_ATIME,
 	KEY_RELATIME,
+	KEY_STRICTATIME,
+	KEY_NOSTRICTATIME,
+	KEY_NODIRATIME,
+	KEY_DIRATIME,
+	KEY_LAZYTIME,
 	KEY_MAX_THREADS,
 	KEY_MAX_PINNED,
 };
@@ -77,6 +84,12 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("noatime", KEY_NOATIME),
 	FUSE_OPT_KEY("relatime", KEY_RELATIME),
 	FUSE_OPT_KEY("atime", KEY_ATIME),
+	FUSE_OPT_KEY("strictatime", KEY_STRICTATIME),
+	FUSE_OPT_KEY("nostrictatime", KEY_NOSTRICTATIME),
+	FUSE_OPT_KEY("nodiratime", KEY_NODIRATIME),
+	FUSE_OPT_KEY("diratime", KEY_DIRATIME),
+	FUSE_OPT_KEY("lazytime", KEY_LAZYTIME),
+	FUSE_OPT_KEY("nolazytime", KEY_LAZYTIME),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_KEY("max_pinned=", KEY_MAX_PINNED),
 	FUSE_OPT_END
@@ -99,7 +112,13 @@ static void usage(const char *prog)
 	       "                           pins (default: a quarter of the data\n"
 	       "                           blocks, at most %u); beyond: ENFILE\n"
 	       "    -o noatime             never update access times (default: relatime\n"
-	       "                           rules; relatime or atime restore them)\n\n",
+	       "                           rules; relatime or atime restore them)\n"
+	       "    -o strictatime         update access times on every access\n"
+	       "                           (nostrictatime: relatime rules)\n"
+	       "    -o nodiratime          never update a directory's access time\n"
+	       "                           (diratime: do)\n"
+	       "    -o lazytime            accepted, as nolazytime: every timestamp is\n"
+	       "                           persistent when it changes anyway\n\n",
 	       DEFAULT_BREAK_TIMEOUT, DAXFS_DEFAULT_MAX_PINNED);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -213,9 +232,31 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_ATIME:
 		cfg->noatime = false;
 		return 1;
-	/* What daxfs does anyway; libfuse does not know the word. */
+	/* The rest of the atime family means to daxfs what it means to
+	 * Linux; libfuse does not know these words, and the kernel leaves
+	 * atime of a FUSE inode to the daemon, so they stop here.  Of
+	 * noatime, relatime and strictatime the last wins; atime undoes
+	 * noatime only, as on Linux. */
 	case KEY_RELATIME:
 		cfg->noatime = false;
+		cfg->strictatime = false;
+		return 0;
+	case KEY_NOSTRICTATIME:
+		cfg->strictatime = false;
+		return 0;
+	case KEY_STRICTATIME:
+		cfg->noatime = false;
+		cfg->strictatime = true;
+		return 0;
+	case KEY_NODIRATIME:
+		cfg->nodiratime = true;
+		return 0;
+	case KEY_DIRATIME:
+		cfg->nodiratime = false;
+		return 0;
+	/* Every change is persistent before its reply: there are no
+	 * timestamps kept only in memory to defer, or to stop deferring. */
+	case KEY_LAZYTIME:
 		return 0;
 	case KEY_LAYOUT_WAIT:
 		return opt_layout_wait(cfg, arg + strlen("layout_wait="));
@@ -413,6 +454,8 @@ int main(int argc, char *argv[])
 		.break_timeout_sec = cfg.break_timeout,
 		.stable_writes_wait = cfg.stable_writes_wait,
 		.noatime = cfg.noatime,
+		.strictatime = cfg.strictatime,
+		.nodiratime = cfg.nodiratime,
 		.max_pinned_blocks = cfg.max_pinned,
 	};
 	daxfs_fuse_hook(df, &mo);

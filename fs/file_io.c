@@ -40,7 +40,10 @@ int daxfs_open(struct daxfs *fs, uint64_t ino, int flags)
 	if (fs->opts.read_only && ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)))
 		return -EROFS;
 	pthread_rwlock_wrlock(&im->lock);
-	int rc = im->dead ? -ENOENT : 0;
+	/* A reaped file has lost its data with its last link and last open:
+	 * an open reaching it now (by a handle, or racing the unlink) comes
+	 * after the unlink. */
+	int rc = im->dead || im->reaped ? -ENOENT : 0;
 	/* The kernel's may_open checks these for local filesystems only. */
 	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	if (!rc && writes && inode_immutable(im->di))

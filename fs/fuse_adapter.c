@@ -27,6 +27,7 @@
 #include "daxfs.h"
 #include "daxfs_ioctl.h"
 #include "fuse_adapter.h"
+#include "fuse_caller.h"
 #include "fuse_killpriv.h"
 #include "pmem/format.h"
 
@@ -448,13 +449,22 @@ static void dx_destroy(void *userdata)
 
 /* ---- Extended attributes ------------------------------------------------------ */
 
+/* An access ACL rewrites the mode, and the core needs the caller's groups
+ * and CAP_FSETID to judge its set-group-ID bit (the kernel's word,
+ * FUSE_SETXATTR_ACL_KILL_SGID, needs a setxattr extension libfuse 3.14
+ * does not speak). */
 static void dx_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			size_t size, int flags)
 {
+	bool acl = !strcmp(name, "system.posix_acl_access");
 	struct daxfs_cred cr;
 
 	req_cred(req, &cr);
+	if (acl)
+		fuse_caller_cred(req, &cr);
 	reply_status(req, daxfs_setxattr(req_fs(req), &cr, ino, name, value, size, flags));
+	if (acl)
+		fuse_caller_cred_done(&cr);
 }
 
 /* getxattr and listxattr: size 0 asks for the size only. */
@@ -549,6 +559,14 @@ static void dx_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	reply_attr(req, rc, &a);
 }
 
+/* Only a set-group-ID bit without group execute (on a non-directory)
+ * depends on who the caller is: its groups and CAP_FSETID, read from /proc,
+ * are looked up for such a file only. */
+static bool sgid_needs_caller(mode_t mode)
+{
+	return !S_ISDIR(mode) && (mode & (S_ISGID | S_IXGRP)) == S_ISGID;
+}
+
 static const struct {
 	int fuse;
 	unsigned daxfs;
@@ -611,6 +629,7 @@ static void dx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		.mtime = attr->st_mtim,
 		.ctime = attr->st_ctim,
 	};
+	struct daxfs_cred kill_cred;
 	struct daxfs_attr a;
 	size_t i;
 	int rc;
@@ -619,11 +638,20 @@ static void dx_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	for (i = 0; i < sizeof(setattr_bits) / sizeof(setattr_bits[0]); i++)
 		if (to_set & setattr_bits[i].fuse)
 			sa.valid |= setattr_bits[i].daxfs;
-	if (daxfs_fuse_request_kills_suidgid())
+	/* The caller decides a set-group-ID bit without group execute: for a
+	 * chown the kernel asks for the kill whatever the caller's CAP_FSETID. */
+	if (daxfs_fuse_request_kills_suidgid()) {
 		sa.valid |= DAXFS_SET_KILL_SUIDGID;
+		if (daxfs_getattr(req_fs(req), ino, &a) == 0 && sgid_needs_caller(a.mode)) {
+			fuse_caller_cred(req, &kill_cred);
+			sa.kill_cred = &kill_cred;
+		}
+	}
 	interruptible_begin(&in, req);
 	rc = daxfs_setattr(req_fs(req), ino, &sa, &a);
 	interruptible_end(&in);
+	if (sa.kill_cred)
+		fuse_caller_cred_done(&kill_cred);
 	reply_attr(req, rc, &a);
 }
 
@@ -800,40 +828,52 @@ static void dx_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	daxfs_read_done(&ctx);
 }
 
-/* Whether the process behind a request may keep set-id bits (CAP_FSETID),
- * from /proc as the kernel has it; one that is gone may not. */
-static bool caller_has_fsetid(pid_t pid)
+/* The kernel caches the mode it last saw; a set-id bit the daemon clears
+ * on its own must not stay in that cache (a stat, a permission check or an
+ * exec would still see it).  Attributes only (offset -1): no page is
+ * locked, and the caller holds a reference on the inode, so this is safe
+ * from inside the request, and done before the reply so that whatever the
+ * caller does next sees the change. */
+static void inval_attr(fuse_req_t req, fuse_ino_t ino)
 {
-	char path[32], line[128];
-	unsigned long long eff;
-	bool has = false;
+	struct daxfs_fuse *df = fuse_req_userdata(req);
 
-	if (pid <= 0)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
-			has = eff & (1ull << CAP_FSETID);
-			break;
-		}
-	fclose(f);
-	return has;
+	if (df->inval.se)
+		fuse_lowlevel_notify_inval_inode(df->inval.se, ino, -1, 0);
+}
+
+/* Clears the set-id bits that a change of ino by the caller of req costs
+ * (write, truncate, fallocate, copy_file_range).  flagged: the kernel said
+ * the caller lacks CAP_FSETID (a kill flag); otherwise /proc says.  Only a
+ * file with a set-id bit to lose costs a look at /proc. */
+static int kill_setid(fuse_req_t req, fuse_ino_t ino, bool flagged)
+{
+	struct daxfs *fs = req_fs(req);
+	struct daxfs_cred cr = { .lacks_fsetid = true };
+	struct daxfs_attr a, b;
+	bool asked;
+	int rc;
+
+	if (daxfs_getattr(fs, ino, &a) < 0 || !(a.mode & (S_ISUID | S_ISGID)))
+		return 0;
+	asked = !flagged || sgid_needs_caller(a.mode);
+	if (asked)
+		fuse_caller_cred(req, &cr);
+	if (flagged)
+		cr.lacks_fsetid = true;
+	rc = cr.lacks_fsetid ? daxfs_kill_suidgid(fs, ino, asked ? &cr : NULL) : 0;
+	if (asked)
+		fuse_caller_cred_done(&cr);
+	if (rc == 0 && daxfs_getattr(fs, ino, &b) == 0 && b.mode != a.mode)
+		inval_attr(req, ino);
+	return rc;
 }
 
 /* fallocate and copy_file_range carry no kill flag, yet under KILLPRIV_V2
- * the kernel leaves the set-id bits of the file they change to the daemon.
- * /proc is asked only about a file that has such a bit to lose. */
+ * the kernel leaves the set-id bits of the file they change to the daemon. */
 static int kill_suidgid_of_uncapable(fuse_req_t req, fuse_ino_t ino)
 {
-	struct daxfs_attr a;
-
-	if (daxfs_getattr(req_fs(req), ino, &a) < 0 || !(a.mode & (S_ISUID | S_ISGID)) ||
-	    caller_has_fsetid(fuse_req_ctx(req)->pid))
-		return 0;
-	return daxfs_kill_suidgid(req_fs(req), ino);
+	return kill_setid(req, ino, false);
 }
 
 static void dx_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -842,7 +882,7 @@ static void dx_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct interruptible in;
 	ssize_t n;
 
-	if (daxfs_fuse_request_kills_suidgid() && (n = daxfs_kill_suidgid(req_fs(req), ino)) < 0) {
+	if (daxfs_fuse_request_kills_suidgid() && (n = kill_setid(req, ino, true)) < 0) {
 		reply_status(req, n);
 		return;
 	}
@@ -1117,18 +1157,14 @@ static void pin_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t han
 }
 
 /* The kernel does not drop its cached attributes after a flags ioctl, and
- * the change moved ctime: invalidate them (attributes only, offset -1, so
- * no page lock is involved and it is safe from inside a request). */
+ * the change moved ctime: invalidate them. */
 static void reply_set_flags(fuse_req_t req, fuse_ino_t ino, int rc)
 {
-	struct daxfs_fuse *df = fuse_req_userdata(req);
-
 	if (rc < 0) {
 		reply_status(req, rc);
 		return;
 	}
-	if (df->inval.se)
-		fuse_lowlevel_notify_inval_inode(df->inval.se, ino, -1, 0);
+	inval_attr(req, ino);
 	fuse_reply_ioctl(req, 0, NULL, 0);
 }
 

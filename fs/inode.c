@@ -8,6 +8,7 @@
 
 #include "dir.h"
 #include "fault.h"
+#include "file_io.h"
 #include "layout_break.h"
 #include "xattr.h"
 
@@ -222,11 +223,43 @@ int inode_evict(struct daxfs *fs, struct inode_mem *im)
 	return rc;
 }
 
+/* A regular file whose last link is gone and that no handle has open can
+ * never be read again (daxfs_open refuses it once reaped): its data blocks
+ * go now, through the removal protocol, rather than at the kernel's FORGET,
+ * which may come seconds later or not before the unmount.  The inode stays
+ * on the orphan list until that FORGET (or the next mount's recovery).
+ * Caller holds im->lock exclusive; it is dropped while the removal waits,
+ * and an open reference held meanwhile keeps a FORGET from evicting the
+ * inode under it. */
+static void reap_locked(struct daxfs *fs, struct inode_mem *im)
+{
+	if (fs->opts.read_only || im->reaped || !S_ISREG(im->di->mode))
+		return;
+	im->reaped = true;
+	im->nopen++;
+	if (im->di->size)
+		file_truncate(fs, im, 0);
+	else if (im->di->blocks)
+		layout_remove(fs, im, 0, UINT64_MAX, 0);
+	im->nopen--;
+}
+
+/* The removals that nothing holds any more: the inode when the kernel has
+ * forgotten it too, else its data.  Caller holds im->lock exclusive. */
+static void release_unlinked_locked(struct daxfs *fs, struct inode_mem *im)
+{
+	if (im->dead || im->di->nlink != 0 || im->nopen != 0)
+		return;
+	if (im->nlookup != 0)
+		reap_locked(fs, im);
+	if (!im->dead && im->nlookup == 0 && im->nopen == 0)
+		evict_locked(fs, im);
+}
+
 void inode_evict_if_unused(struct daxfs *fs, struct inode_mem *im)
 {
 	pthread_rwlock_wrlock(&im->lock);
-	if (!im->dead && im->di->nlink == 0 && im->nlookup == 0 && im->nopen == 0)
-		evict_locked(fs, im);
+	release_unlinked_locked(fs, im);
 	pthread_rwlock_unlock(&im->lock);
 }
 
@@ -235,8 +268,6 @@ void inode_unref(struct daxfs *fs, struct inode_mem *im, uint64_t nlookup, uint6
 	pthread_rwlock_wrlock(&im->lock);
 	im->nlookup -= nlookup < im->nlookup ? nlookup : im->nlookup;
 	im->nopen -= nopen < im->nopen ? nopen : im->nopen;
-	bool unused = !im->dead && im->di->nlink == 0 && im->nlookup == 0 && im->nopen == 0;
-	if (unused)
-		evict_locked(fs, im);
+	release_unlinked_locked(fs, im);
 	pthread_rwlock_unlock(&im->lock);
 }

@@ -3,7 +3,9 @@
  * Inodes: the DRAM cache of struct inode_mem, inode number allocation, the
  * orphan list, and eviction.  An inode is evicted (its blocks go through the
  * removal protocol and its number is freed) when it has no links, no open
- * handles and no lookup references left.
+ * handles and no lookup references left; a regular file's data blocks go
+ * already when it has no links and no open handles (it is then reaped, and
+ * opens no more).
  */
 #ifndef DAXFS_INODE_H
 #define DAXFS_INODE_H

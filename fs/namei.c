@@ -250,6 +250,7 @@ static int create(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t parent
 
 	pthread_rwlock_wrlock(&im->lock);
 	im->dead = false;
+	im->reaped = false;
 	im->nlookup = 1;
 	im->nopen = 0;
 	pthread_rwlock_unlock(&im->lock);

@@ -29,6 +29,9 @@ struct inode_mem {
 	pthread_mutex_t dir_build_lock;
 	struct dir_index *_Atomic dir; /* built on first use */
 	bool dead; /* evicted: the number may already name another inode */
+	/* Unlinked and closed: its data blocks are freed and it opens no
+	 * more; only the kernel's lookup reference keeps it.  Under lock. */
+	bool reaped;
 };
 
 struct daxfs {

@@ -15,6 +15,7 @@
 #include "../pmem/crc32c.h"
 #include "block_map.h"
 #include "inode.h"
+#include "setid.h"
 
 #define HDR sizeof(struct daxfs_xattr_header)
 #define ENT sizeof(struct daxfs_xattr_entry)
@@ -354,8 +355,8 @@ static bool has_feature(struct daxfs *fs)
 
 /* Writes s as the inode's set in one transaction, with the permission bits
  * when set_mode (an access ACL stands for them). */
-static int commit(struct daxfs *fs, struct daxfs_dinode *di, const struct xattr_set *s,
-		  bool set_mode, mode_t mode)
+static int commit(struct daxfs *fs, const struct daxfs_cred *cr, struct daxfs_dinode *di,
+		  const struct xattr_set *s, bool set_mode, mode_t mode)
 {
 	struct xattr_update u;
 	struct daxfs_ts now;
@@ -371,8 +372,13 @@ static int commit(struct daxfs *fs, struct daxfs_dinode *di, const struct xattr_
 		tx_hold(&tx, &fs->orphan_lock);
 	tx_add(&tx, di, sizeof(*di));
 	xattr_apply(di, &u);
-	if (set_mode)
+	if (set_mode) {
 		di->mode = (di->mode & ~0777u) | (mode & 0777);
+		/* posix_acl_update_mode: rewriting the mode is a chmod, and
+		 * keeps S_ISGID only for a caller who could set it. */
+		if (!setid_keeps_sgid(cr, di->gid))
+			di->mode &= ~(mode_t)S_ISGID;
+	}
 	di->ctime = now;
 	tx_commit(&tx);
 	xattr_finish(fs, &u);
@@ -533,7 +539,7 @@ int daxfs_setxattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t ino, 
 	else
 		rc = xattr_put(&s, name, value, size);
 	if (!rc)
-		rc = commit(fs, di, &s, ns == NS_ACL_ACCESS, mode);
+		rc = commit(fs, cr, di, &s, ns == NS_ACL_ACCESS, mode);
 	xattr_set_free(&s);
 out:
 	pthread_rwlock_unlock(&im->lock);
@@ -559,7 +565,7 @@ int daxfs_removexattr(struct daxfs *fs, const struct daxfs_cred *cr, uint64_t in
 	if ((rc = xattr_load(fs, im->di, &s)))
 		goto out;
 	if (!(rc = xattr_del(&s, name)))
-		rc = commit(fs, im->di, &s, false, 0);
+		rc = commit(fs, cr, im->di, &s, false, 0);
 	xattr_set_free(&s);
 out:
 	pthread_rwlock_unlock(&im->lock);

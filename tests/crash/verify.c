@@ -824,7 +824,7 @@ static int run_fsck(const char *fsck, const char *flag, int ok_max, const char *
 /* ---- exercising the recovered filesystem ---------------------------------- */
 
 #define EX_TAG 4000
-static const struct daxfs_cred ex_cred = { 0, 0 };
+static const struct daxfs_cred ex_cred = { 0 };
 
 static uint64_t first_file(struct daxfs *fs, uint64_t dir, char *name, int depth)
 {

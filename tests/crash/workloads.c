@@ -688,7 +688,7 @@ int workloads_build(const struct workload_opts *opt, struct workload **out)
 
 /* ---- applying an operation to a mounted fs ------------------------------- */
 
-static const struct daxfs_cred root_cred = { 0, 0 };
+static const struct daxfs_cred root_cred = { 0 };
 
 int fs_resolve(struct daxfs *fs, const char *path, uint64_t *ino)
 {

@@ -98,7 +98,7 @@ static struct daxfs *mount_pool(void)
 static uint64_t make(struct daxfs *fs, uint64_t dir, const char *name, mode_t mode,
 		     const char *data, size_t len, uint64_t off)
 {
-	static const struct daxfs_cred cr = { 0, 0 };
+	static const struct daxfs_cred cr = { 0 };
 	struct daxfs_attr a;
 	int rc = S_ISDIR(mode) ? daxfs_mkdir(fs, &cr, dir, name, mode, &a)
 			       : daxfs_mknod(fs, &cr, dir, name, mode, S_ISCHR(mode) ? 0x0501 : 0, &a);
@@ -113,7 +113,7 @@ static uint64_t make(struct daxfs *fs, uint64_t dir, const char *name, mode_t mo
 /* The tree every input starts from (harness.h). */
 static void build_tree(struct daxfs *fs)
 {
-	static const struct daxfs_cred cr = { 0, 0 };
+	static const struct daxfs_cred cr = { 0 };
 	char buf[3 * DAXFS_BLOCK_SIZE + 100], name[16];
 	struct daxfs_attr a;
 
@@ -425,7 +425,7 @@ static void walk_dir(struct walk *w, uint64_t dir, int depth)
 
 static void change_tree(struct walk *w)
 {
-	static const struct daxfs_cred cr = { 0, 0 };
+	static const struct daxfs_cred cr = { 0 };
 	static char buf[9000];
 	struct daxfs *fs = w->fs;
 	struct daxfs_attr a, nd;

@@ -27,23 +27,58 @@ M=$T/m
 mkdir "$M"
 mkpool "$T/p.pool" -s 32M
 
+# umount DESCRIPTION: umount returns once the kernel has let go of the
+# mount; the daemon, which mount.fuse3 left in the background, releases the
+# pool a moment later.  The next mount of the pool waits for that (on the
+# pool's lock, for 30 s at most), not for a time.
+umount_pool() {
+	check "$1" umount "$M"
+	local deadline=$((${EPOCHREALTIME//[!0-9]/} + 30000000))
+	until flock -n -x "$T/p.pool" true; do
+		((${EPOCHREALTIME//[!0-9]/} < deadline)) ||
+			die "$1: the daemon still holds $T/p.pool 30 s after umount"
+		sleep 0.05
+	done
+}
+
 check "mount -t fuse.daxfs" mount -t fuse.daxfs "$T/p.pool" "$M"
 check "it is mounted" mountpoint -q "$M"
 check "the mount shows the pool as its source" grep -q "^$T/p.pool $M fuse.daxfs " /proc/mounts
 echo "through the helper" >"$M/file"
-check "umount" umount "$M"
+umount_pool "umount"
 check_fails "no longer mounted" mountpoint -q "$M"
 
 check "mount -t fuse.daxfs -o ro" mount -t fuse.daxfs "$T/p.pool" "$M" -o ro
 check_eq "data written before is there" "through the helper" "$(cat "$M/file")"
 check_fails "writes fail on a read-only mount" sh -c "echo x >'$M/other'"
-check "umount the read-only mount" umount "$M"
+umount_pool "umount the read-only mount"
+
+# The atime family passes through mount(8) and mount.fuse3 to the daemon.
+check "mount -t fuse.daxfs for the atime options" mount -t fuse.daxfs "$T/p.pool" "$M"
+mkdir "$M/d"
+touch -a -d "@$(($(date +%s) - 3 * 86400))" "$M/d"
+dir_atime=$(stat -c %X "$M/d")
+umount_pool "umount before the atime options"
+check "mount -t fuse.daxfs -o nodiratime,strictatime,lazytime,nolazytime" \
+	mount -t fuse.daxfs "$T/p.pool" "$M" -o nodiratime,strictatime,lazytime,nolazytime
+ls "$M/d" >/dev/null
+check_eq "nodiratime reached the daemon: listing leaves a day-old directory atime" \
+	"$dir_atime" "$(stat -c %X "$M/d")"
+umount_pool "umount the atime-options mount"
+out=$(mount -t fuse.daxfs "$T/p.pool" "$M" -o nodiratime,bogus_atime 2>&1) &&
+	die "mount -t fuse.daxfs -o nodiratime,bogus_atime was accepted"
+case "$out" in
+*nodiratime*) die "the refusal names nodiratime, which daxfs takes: $out" ;;
+*bogus_atime*) pass "an unknown option beside nodiratime is refused with a message naming it alone" ;;
+*) die "the refusal of -o bogus_atime does not name it: $out" ;;
+esac
+check_fails "nothing was mounted with the unknown option" mountpoint -q "$M"
 
 printf '%s %s fuse.daxfs defaults,layout_wait=deferred,break_timeout=5 0 0\n' \
 	"$T/p.pool" "$M" >"$T/fstab"
 check "mount from an fstab line" mount -T "$T/fstab" "$M"
 check_eq "the fstab mount sees the data" "through the helper" "$(cat "$M/file")"
-check "umount the fstab mount" umount "$M"
+umount_pool "umount the fstab mount"
 
 printf '%s %s fuse.daxfs layout_wait=sometimes 0 0\n' "$T/p.pool" "$M" >"$T/fstab.bad"
 out=$(mount -T "$T/fstab.bad" "$M" 2>&1) && die "a bad option was accepted"

@@ -3,11 +3,44 @@
  * or copy_file_range clears: sizes, zero fill, times, EFBIG at 256 GiB, the
  * errors. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
+
+/* The mode as the kernel has it cached: statx asking for the mode alone
+ * does not refresh attributes that a write left valid, so it shows whether
+ * the kernel was told of a change the daemon made on its own. */
+static mode_t cached_perm(int fd)
+{
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MODE, &sx))
+		bail("statx: %s", strerror(errno));
+	return sx.stx_mode & 07777;
+}
+
+/* Each change by a caller without CAP_FSETID outside the file's group
+ * (Linux >= 6.2, setattr_should_drop_sgid) on a file of its own. */
+static const struct {
+	const char *file, *what;
+	int mode; /* fallocate mode; -1: a write */
+} sgid_changes[] = {
+	{ "sg_write", "a write", -1 },
+	{ "sg_falloc", "a fallocate", 0 },
+	{ "sg_punch", "a punch hole", FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE },
+	{ "sg_zero", "a zero range", FALLOC_FL_ZERO_RANGE },
+};
+#define N_SGID_CHANGES (sizeof(sgid_changes) / sizeof(sgid_changes[0]))
+
+static long sgid_change(int fd, int mode)
+{
+	if (mode < 0)
+		return pwrite(fd, "y", 1, 0) == 1 ? 0 : -1;
+	return fallocate(fd, mode, 0, 4096);
+}
 
 static void root(const struct ctx *c)
 {
@@ -99,6 +132,14 @@ static void root(const struct ctx *c)
 	fx_file("u/other_sid", 06777, OTHER_UID, OTHER_GID);
 	fx_file("u/other_sgnox", 02666, OTHER_UID, OTHER_GID);
 	fx_file("u/mine", 0644, USER_UID, USER_GID);
+	char path[64];
+	for (size_t i = 0; i < N_SGID_CHANGES; i++) {
+		snprintf(path, sizeof(path), "u/%s", sgid_changes[i].file);
+		fx_file(path, 02666, OTHER_UID, OTHER_GID);
+		snprintf(path, sizeof(path), "u/%s_member", sgid_changes[i].file);
+		fx_file(path, 02666, OTHER_UID, USER_GID);
+	}
+	fx_file("u/sid_cached", 04666, OTHER_UID, OTHER_GID);
 }
 
 static void user(const struct ctx *c)
@@ -117,7 +158,31 @@ static void user(const struct ctx *c)
 	must(fd, "open other_sgnox");
 	EXPECT_EQ(1, write(fd, "y", 1), "write another user's setgid file without group execute");
 	close(fd);
-	EXPECT_EQ(02666, perm("other_sgnox"), "a setgid bit without group execute stays");
+	EXPECT_EQ(0666, perm("other_sgnox"), "a writer outside the file's group clears a setgid bit without group execute");
+
+	char path[64];
+	for (size_t i = 0; i < N_SGID_CHANGES; i++) {
+		const char *f = sgid_changes[i].file, *what = sgid_changes[i].what;
+		fd = open(f, O_RDWR);
+		must(fd, f);
+		EXPECT_EQ(02666, cached_perm(fd), "%s: setgid 02666, group of another user", f);
+		EXPECT_OK(sgid_change(fd, sgid_changes[i].mode), "%s by a caller outside the group", what);
+		EXPECT_EQ(0666, cached_perm(fd), "%s cleared setgid, and the kernel's cached mode shows it at once", what);
+		close(fd);
+		EXPECT_EQ(0666, perm(f), "%s cleared setgid (stat)", what);
+		snprintf(path, sizeof(path), "%s_member", f);
+		fd = open(path, O_RDWR);
+		must(fd, path);
+		EXPECT_OK(sgid_change(fd, sgid_changes[i].mode), "%s by a member of the file's group", what);
+		close(fd);
+		EXPECT_EQ(02666, perm(path), "%s by a group member keeps setgid without group execute", what);
+	}
+	fd = open("sid_cached", O_WRONLY);
+	must(fd, "open sid_cached");
+	EXPECT_EQ(04666, cached_perm(fd), "sid_cached: setuid 04666");
+	EXPECT_EQ(1, write(fd, "y", 1), "write a setuid file");
+	EXPECT_EQ(0666, cached_perm(fd), "the kernel's cached mode loses setuid at once");
+	close(fd);
 
 	must(chmod("mine", 06755), "chmod mine");
 	EXPECT_OK(truncate("mine", 1), "the owner truncates a setuid+setgid file");
@@ -154,6 +219,8 @@ static void persist(const struct ctx *c)
 	(void)c;
 	EXPECT_EQ(MAX_FILE, lst("f").st_size, "after remount: a 256 GiB file");
 	EXPECT_EQ(0777, perm("u/other_sid"), "after remount: set-id bits cleared by a write");
+	EXPECT_EQ(0666, perm("u/sg_punch"), "after remount: setgid cleared by a punch hole");
+	EXPECT_EQ(02666, perm("u/sg_punch_member"), "after remount: a group member's punch kept setgid");
 }
 
 const struct group g_truncate = { .name = "truncate", .root = root, .user = user, .persist = persist };

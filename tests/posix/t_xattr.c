@@ -9,6 +9,7 @@
  * left for registration until daxfs implements extended attributes.
  */
 #include <linux/fs.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -25,6 +26,23 @@ static bool listed(const char *path, const char *name)
 		if (!strcmp(buf + i, name))
 			return true;
 	return false;
+}
+
+/* An access ACL in the kernel's xattr format: owner, named user
+ * OTHER_UID (with a mask) when named, group and other, all rwx. */
+static size_t acl_rwx(uint32_t *buf, bool named)
+{
+	static const uint16_t tags[] = { 0x01, 0x02, 0x04, 0x10, 0x20 };
+	size_t n = 1;
+
+	buf[0] = 2; /* POSIX_ACL_XATTR_VERSION */
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		if (!named && (tags[i] == 0x02 || tags[i] == 0x10))
+			continue;
+		buf[n++] = tags[i] | 7u << 16;
+		buf[n++] = tags[i] == 0x02 ? OTHER_UID : 0xffffffffu;
+	}
+	return n * sizeof(*buf);
 }
 
 static void root(const struct ctx *c)
@@ -93,6 +111,14 @@ static void root(const struct ctx *c)
 	if (setxattr("u/private", "user.p", "p", 1, 0))
 		bail("setxattr fixture: %s", strerror(errno));
 	fx_file("u/mine", 0644, USER_UID, USER_GID);
+	fx_file("u/sg_acl_foreign", 02777, USER_UID, FOREIGN_GID);
+	fx_file("u/sg_acl_named", 02777, USER_UID, FOREIGN_GID);
+	fx_file("u/sg_acl_member", 02777, USER_UID, USER_GID);
+	fx_file("u/sg_acl_root", 02777, USER_UID, FOREIGN_GID);
+	uint32_t acl[16];
+	size_t n = acl_rwx(acl, false);
+	EXPECT_OK(setxattr("u/sg_acl_root", "system.posix_acl_access", acl, n, 0), "root sets an access ACL on a setgid file of a group it is not in");
+	EXPECT_EQ(02777, perm("u/sg_acl_root"), "root (CAP_FSETID) keeps the setgid bit");
 }
 
 static void user(const struct ctx *c)
@@ -108,6 +134,19 @@ static void user(const struct ctx *c)
 	EXPECT_ERR(EACCES, setxattr("rootfile", "user.x", "x", 1, 0), "user.* set on a file without write permission");
 	EXPECT_ERR(EACCES, getxattr("private", "user.p", buf, sizeof(buf)), "user.* read on a file without read permission");
 	EXPECT_ERR(EACCES, removexattr("rootfile", "user.r"), "removexattr on a file without write permission");
+
+	/* Linux >= 6.2 (posix_acl_update_mode): an access ACL rewrites the
+	 * mode, which keeps S_ISGID only for a member of the file's group or
+	 * a caller with CAP_FSETID */
+	uint32_t acl[16];
+	size_t n = acl_rwx(acl, false);
+	EXPECT_OK(setxattr("sg_acl_foreign", "system.posix_acl_access", acl, n, 0), "the owner outside the file's group sets a minimal access ACL");
+	EXPECT_EQ(0777, perm("sg_acl_foreign"), "which clears the setgid bit");
+	n = acl_rwx(acl, true);
+	EXPECT_OK(setxattr("sg_acl_named", "system.posix_acl_access", acl, n, 0), "the owner outside the file's group sets an ACL with a named user");
+	EXPECT_EQ(0777, perm("sg_acl_named"), "which clears the setgid bit");
+	EXPECT_OK(setxattr("sg_acl_member", "system.posix_acl_access", acl, n, 0), "the owner in the file's group sets an access ACL");
+	EXPECT_EQ(02777, perm("sg_acl_member"), "a group member keeps the setgid bit");
 }
 
 static void persist(const struct ctx *c)
@@ -118,6 +157,7 @@ static void persist(const struct ctx *c)
 	CHECK(!memcmp(buf, "longer value", 12), "after remount: user.a's value");
 	EXPECT_ERR(ENODATA, getxattr("f", "user.b", buf, sizeof(buf)), "after remount: the removed name");
 	EXPECT_EQ(1, getxattr("u/mine", "user.m", buf, sizeof(buf)), "after remount: the user's attribute");
+	EXPECT_EQ(0777, perm("u/sg_acl_named"), "after remount: the setgid bit an ACL cleared");
 }
 
 const struct group g_xattr = { .name = "xattr", .root = root, .user = user, .persist = persist };

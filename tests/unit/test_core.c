@@ -22,7 +22,7 @@
 #include "test_pool.h"
 
 static char dir[] = "/dev/shm/daxfs-core-XXXXXX";
-static const struct daxfs_cred root_cred = { 0, 0 };
+static const struct daxfs_cred root_cred = { 0 };
 
 static uint64_t free_inodes(struct daxfs *fs)
 {
@@ -105,7 +105,7 @@ static void test_kill_suidgid(struct daxfs *fs)
 		sa.valid = DAXFS_SET_MODE;
 		sa.mode = cases[i].mode;
 		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
-		CHECK_EQ(daxfs_kill_suidgid(fs, ino), 0);
+		CHECK_EQ(daxfs_kill_suidgid(fs, ino, NULL), 0);
 		CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
 		CHECK_EQ(a.mode & 07777, cases[i].after);
 		sa.mode = cases[i].mode;
@@ -119,9 +119,38 @@ static void test_kill_suidgid(struct daxfs *fs)
 	sa = (struct daxfs_setattr){ .valid = DAXFS_SET_MODE, .mode = 0644 };
 	CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
 	usleep(2000);
-	CHECK_EQ(daxfs_kill_suidgid(fs, ino), 0);
+	CHECK_EQ(daxfs_kill_suidgid(fs, ino, NULL), 0);
 	CHECK_EQ(daxfs_getattr(fs, ino, &b), 0);
 	CHECK(a.ctime.tv_sec == b.ctime.tv_sec && a.ctime.tv_nsec == b.ctime.tv_nsec);
+
+	/* Linux >= 6.2: without group execute, set-group-ID goes from a
+	 * writer without CAP_FSETID outside the file's group (gid 0 here), and
+	 * stays for a member, by its filesystem gid or a supplementary one. */
+	static const gid_t member_groups[] = { 5, 0 };
+	const struct daxfs_cred outsider = { .uid = 7, .gid = 7, .lacks_fsetid = true };
+	const struct daxfs_cred member = { .uid = 7, .gid = 7, .lacks_fsetid = true,
+					   .groups = member_groups, .ngroups = 2 };
+	const struct daxfs_cred capable = { .uid = 7, .gid = 7 };
+	const struct {
+		const struct daxfs_cred *cr;
+		mode_t after;
+	} who[] = { { &outsider, 0644 }, { &member, 02644 }, { &capable, 02644 } };
+	for (size_t i = 0; i < sizeof(who) / sizeof(who[0]); i++) {
+		sa = (struct daxfs_setattr){ .valid = DAXFS_SET_MODE, .mode = 02644 };
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		CHECK_EQ(daxfs_kill_suidgid(fs, ino, who[i].cr), 0);
+		CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+		CHECK_EQ(a.mode & 07777, who[i].after);
+		/* a chown is judged on the group before it */
+		sa = (struct daxfs_setattr){ .valid = DAXFS_SET_MODE, .mode = 02644 };
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		sa = (struct daxfs_setattr){ .valid = DAXFS_SET_GID | DAXFS_SET_KILL_SUIDGID,
+					     .gid = 7, .kill_cred = who[i].cr };
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+		CHECK_EQ(a.mode & 07777, who[i].after);
+		sa = (struct daxfs_setattr){ .valid = DAXFS_SET_GID, .gid = 0 };
+		CHECK_EQ(daxfs_setattr(fs, ino, &sa, &a), 0);
+	}
 	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "sid"), 0);
 	daxfs_forget(fs, ino, 1);
 
@@ -513,6 +542,52 @@ static void test_orphans_and_recovery(void)
 	for (int i = 100; i < 8192; i++)
 		stale |= buf[i];
 	CHECK_EQ(stale, 0);
+	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
+}
+
+/* A regular file's data blocks go with its last link and its last open,
+ * not with its last lookup reference (the kernel's, which may stay long):
+ * at unlink, at a rename over it, or at the release after them.  One index
+ * block of a removed map may wait for an RCU grace period. */
+static void test_free_at_unlink(void)
+{
+	struct daxfs *fs = mount_pool();
+	static char buf[64 * 4096], back[4096];
+	struct daxfs_attr a;
+
+	uint64_t ino = create_file(fs, DAXFS_ROOT_INO, "gone");
+	uint64_t other = create_file(fs, DAXFS_ROOT_INO, "other");
+	uint64_t base = free_blocks(fs);
+	fill(buf, sizeof(buf), 5);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK(base - free_blocks(fs) >= 64);
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "gone"), 0);
+	CHECK(base - free_blocks(fs) <= 1);
+	CHECK_EQ(daxfs_open(fs, ino, O_RDONLY), -ENOENT);
+	CHECK_EQ(daxfs_getattr(fs, ino, &a), 0);
+	CHECK_EQ(a.size, 0);
+	daxfs_forget(fs, ino, 1);
+
+	/* Renamed over: the replaced file's blocks go at the rename. */
+	ino = create_file(fs, DAXFS_ROOT_INO, "gone");
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_rename(fs, DAXFS_ROOT_INO, "other", DAXFS_ROOT_INO, "gone", 0), 0);
+	CHECK(base - free_blocks(fs) <= 1);
+	daxfs_forget(fs, ino, 1);
+
+	/* Open: the data stays until the release. */
+	ino = create_file(fs, DAXFS_ROOT_INO, "open");
+	CHECK_EQ(daxfs_open(fs, ino, O_RDWR), 0);
+	CHECK_EQ(daxfs_write(fs, ino, buf, sizeof(buf), 0, false), sizeof(buf));
+	CHECK_EQ(daxfs_unlink(fs, DAXFS_ROOT_INO, "open"), 0);
+	CHECK(base - free_blocks(fs) >= 64);
+	CHECK_EQ(daxfs_read(fs, ino, back, sizeof(back), sizeof(buf) - sizeof(back)),
+		 sizeof(back));
+	CHECK(memcmp(back, buf + sizeof(buf) - sizeof(back), sizeof(back)) == 0);
+	daxfs_release(fs, ino);
+	CHECK(base - free_blocks(fs) <= 1);
+	daxfs_forget(fs, ino, 1);
+	daxfs_forget(fs, other, 1);
 	CHECK_EQ(daxfs_unmount(fs, NULL), 0);
 }
 
@@ -931,6 +1006,7 @@ int main(void)
 	test_create_nomem();
 	test_publish_tracked();
 	test_orphans_and_recovery();
+	test_free_at_unlink();
 	test_layout_wait();
 	test_unmount_with_pins();
 	test_export_lookup();

@@ -71,7 +71,7 @@
 
 static char dir[] = "/dev/shm/daxfs-race-XXXXXX";
 static char pool[256];
-static const struct daxfs_cred root_cred = { 0, 0 };
+static const struct daxfs_cred root_cred = { 0 };
 
 struct tfile {
 	char name[16];

@@ -26,7 +26,7 @@ struct pool_be {
 	uint64_t ballast_ino;
 };
 
-static const struct daxfs_cred root_cred = {0, 0};
+static const struct daxfs_cred root_cred = { 0 };
 
 static struct pool_be *pb(struct stress *s)
 {
