@@ -64,7 +64,7 @@ static bool serving_marked(int fd)
 	return fl.l_type != F_UNLCK;
 }
 
-/* The pids /proc/locks gives for flocks on fd's file, other than ours. */
+/* The pids /proc/locks gives for flocks on fd's file. */
 static int flock_holders(int fd, int *pids, int max)
 {
 	char line[256];
@@ -83,8 +83,7 @@ static int flock_holders(int fd, int *pids, int max)
 		/* Waiters ("N: -> FLOCK ...") do not match. */
 		if (sscanf(line, "%*d: FLOCK %*s %*s %d %x:%x:%lu", &pid, &maj, &min, &ino) != 4)
 			continue;
-		if (maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino &&
-		    pid != getpid())
+		if (maj == major(st.st_dev) && min == minor(st.st_dev) && ino == st.st_ino)
 			pids[n++] = pid;
 	}
 	fclose(f);
@@ -151,7 +150,8 @@ static enum holders look_at_holders(int fd, const char *pool, int *pid)
 		return HOLDERS_BUSY;
 	for (int i = 0; i < n; i++) {
 		*pid = pids[i];
-		if (has_mount(pids[i], pool) != 0)
+		/* Ourselves, through another open file: it would never end. */
+		if (pids[i] == getpid() || has_mount(pids[i], pool) != 0)
 			return HOLDERS_BUSY;
 	}
 	return HOLDERS_CLOSING;
