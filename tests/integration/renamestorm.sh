@@ -137,7 +137,7 @@ def run_until_killed(root, nproc):
         pid = os.fork()
         if pid == 0:
             try:
-                worker(100 + p, 60)
+                worker(100 + p, 3600)
             except BaseException:
                 pass
             os._exit(0)
@@ -223,8 +223,16 @@ say "SIGKILL the daemon in the middle of a storm, remount, check"
 "$PY" -c 'import sys, stormcheck; stormcheck.run_until_killed(sys.argv[1], 4)' "$M/s" 2>"$T/storm2.err" &
 STORM=$!
 bg_track "$STORM"
-sleep 3
+# Killed once these renamers have moved 100 files (to names starting
+# with p100- to p103-), not after a time.
+for ((i = 0; i < 2400; i++)); do
+	moved=$(find "$M/s" -name 'p10[0-3]-*' 2>/dev/null | wc -l)
+	((moved >= 100)) && break
+	pid_alive "$STORM" || break
+	sleep 0.05
+done
 pid_alive "$STORM" || die "the renamers stopped before the kill: $(tail -n 5 "$T/storm2.err")"
+((moved >= 100)) || die "the renamers moved only $moved files in 120 s"
 kill_daemon "$M" --no-detach
 stop_bg "$STORM"
 detach_mount "$M"
