@@ -321,7 +321,7 @@ pool_lock_holder() {
 daemon_by_cmdline() {
 	local pool=$1 mnt=$2 d args
 	for d in /proc/[0-9]*; do
-		args=$(tr '\0' '\n' <"$d/cmdline" 2>/dev/null) || continue
+		args=$(tr '\0' '\n' 2>/dev/null <"$d/cmdline") || continue
 		if grep -qxF -- "$pool" <<<"$args" && grep -qxF -- "$mnt" <<<"$args"; then
 			echo "${d#/proc/}"
 			return 0
