@@ -136,22 +136,53 @@ static int has_mount(int pid, const char *pool)
 	return found;
 }
 
+#define PF_EXITING 0x4u /* the kernel's task flag: in do_exit */
+
+/* Whether pid is gone or on its way out: a killed daemon's threads may still
+ * be closing its files (and so its lock) while its leader is a zombie. */
+static bool exiting(int pid)
+{
+	char path[64], buf[512];
+	unsigned flags = 0;
+	char state = 0;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+		return false;
+	return state == 'Z' || state == 'X' || (flags & PF_EXITING);
+}
+
 static enum holders look_at_holders(int fd, const char *pool, int *pid)
 {
 	int pids[MAX_HOLDERS];
 	int n = flock_holders(fd, pids, MAX_HOLDERS);
+	bool serving = n > 0 && serving_marked(fd);
 
 	*pid = 0;
 	if (n < 0)
 		return HOLDERS_BUSY;
 	if (n == 0)
 		return HOLDERS_GONE;
-	if (!serving_marked(fd))
-		return HOLDERS_BUSY;
 	for (int i = 0; i < n; i++) {
 		*pid = pids[i];
 		/* Ourselves, through another open file: it would never end. */
-		if (pids[i] == getpid() || has_mount(pids[i], pool) != 0)
+		if (pids[i] == getpid())
+			return HOLDERS_BUSY;
+		if (exiting(pids[i]))
+			continue;
+		if (!serving || has_mount(pids[i], pool) != 0)
 			return HOLDERS_BUSY;
 	}
 	return HOLDERS_CLOSING;
@@ -193,8 +224,8 @@ int pool_lock_take(int fd, const char *path, int op, const char *prog, char *err
 		case HOLDERS_CLOSING:
 			if (!told)
 				fprintf(stderr,
-					"%s: %s was just unmounted: waiting (at most %d s) for its "
-					"daemon (pid %d) to finish and let it go\n",
+					"%s: %s was just unmounted, or its daemon stopped: waiting "
+					"(at most %d s) for the daemon (pid %d) to let it go\n",
 					prog, path, POOL_LOCK_WAIT_SEC, pid);
 			told = true;
 			break;

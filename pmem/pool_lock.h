@@ -12,8 +12,10 @@
  * hold as serving a mount (an open-file-description lock on the pool's
  * first byte, gone with the flock), and whoever finds the pool locked only
  * by serving daemons none of which has a mount of the pool any more waits
- * for them to finish, bounded, saying what it waits for.  Anything else
- * holding the pool (a mount still there, an fsck) is "in use" at once.
+ * for them to finish, bounded, saying what it waits for.  So it does for a
+ * holder that is exiting (a killed daemon whose threads are still closing
+ * its files).  Anything else holding the pool (a mount still there, an
+ * fsck) is "in use" at once.
  */
 #ifndef DAXFS_POOL_LOCK_H
 #define DAXFS_POOL_LOCK_H
