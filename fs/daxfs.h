@@ -54,6 +54,9 @@ struct daxfs_mount_opts {
 	 * (each costs the daemon 8 bytes per pin holding it): a pin beyond
 	 * gets -ENFILE.  0: a quarter of the data blocks, at most 262144. */
 	uint64_t max_pinned_blocks;
+	/* The mount is served to the kernel by this process, which is what
+	 * the pool's lock tells whoever waits for it (pmem/pool_lock.h). */
+	bool serves_kernel_mount;
 };
 #define DAXFS_DEFAULT_MAX_PINNED 262144u /* the cap on that default */
 

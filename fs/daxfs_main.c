@@ -26,6 +26,7 @@
 #include <fuse_lowlevel.h>
 
 #include "daxfs.h"
+#include "detach.h"
 #include "fuse_adapter.h"
 #include "fuse_killpriv.h"
 
@@ -429,6 +430,7 @@ int main(int argc, char *argv[])
 	};
 	struct fuse_cmdline_opts opts = { 0 };
 	struct daxfs_mount_opts mo;
+	struct detach detach = { 0 };
 	struct fuse_session *se;
 	struct daxfs_fuse *df;
 	struct daxfs *fs;
@@ -440,6 +442,12 @@ int main(int argc, char *argv[])
 	rc = parse_args(&args, &cfg, &opts);
 	if (rc) {
 		ret = rc < 0;
+		goto out_args;
+	}
+	/* Before anything starts a thread or takes the pool's lock (detach.h). */
+	rc = opts.foreground ? 0 : detach_fork(&detach);
+	if (rc < 0) {
+		fprintf(stderr, "daxfs: cannot fork the daemon: %s\n", strerror(-rc));
 		goto out_args;
 	}
 
@@ -457,6 +465,7 @@ int main(int argc, char *argv[])
 		.strictatime = cfg.strictatime,
 		.nodiratime = cfg.nodiratime,
 		.max_pinned_blocks = cfg.max_pinned,
+		.serves_kernel_mount = true,
 	};
 	daxfs_fuse_hook(df, &mo);
 	/* In the foreground, before anything is mounted: a bad pool fails here
@@ -485,7 +494,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "daxfs: cannot hook the FUSE session's I/O\n");
 		goto out_unmount;
 	}
-	if (fuse_daemonize(opts.foreground) != 0) {
+	if ((opts.foreground ? fuse_daemonize(1) : detach_complete(&detach)) != 0) {
 		fprintf(stderr, "daxfs: cannot detach from the terminal\n");
 		goto out_unmount;
 	}

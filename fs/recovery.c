@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "block_map.h"
+#include "dir.h"
 #include "inode.h"
 #include "xattr.h"
 
@@ -188,9 +189,97 @@ int recovery_scan(struct daxfs *fs, bool dirty, struct recovery_report *rep, cha
 	return rc;
 }
 
+struct linked_ctx {
+	const uint64_t *listed; /* bitmap: unlinked inodes on the orphan list */
+	uint64_t dir, ino;
+	char name[DAXFS_NAME_MAX + 1];
+};
+
+static int find_listed(void *p, const char *name, uint64_t ino, unsigned type, uint64_t slot)
+{
+	struct linked_ctx *c = p;
+
+	(void)type;
+	(void)slot;
+	if (!(c->listed[ino / 64] & (1ULL << (ino % 64))))
+		return 0;
+	c->ino = ino;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	return 1;
+}
+
+/* Marks the unlinked inodes on the orphan list; a damaged list is left to
+ * recovery_orphans to report. */
+static void mark_listed(struct daxfs *fs, uint64_t *listed)
+{
+	uint64_t ino = pool_state(&fs->pool)->orphan_head;
+
+	for (uint64_t n = 0; ino && ino < fs->inode_count && n < fs->inode_count; n++) {
+		const struct daxfs_dinode *di = dinode(fs, ino);
+		if (!di->mode || !(di->flags & DAXFS_INODE_ORPHAN))
+			break;
+		if (di->nlink == 0)
+			listed[ino / 64] |= 1ULL << (ino % 64);
+		ino = di->orphan_next;
+	}
+}
+
+/*
+ * The orphan list says "no name left, free me", but it is only as good as
+ * the pool: an inode with link count 0 that a directory still names is
+ * damage, and evicting it would free a reachable file.  Every directory is
+ * looked through for the listed inodes before anything is freed; a hit
+ * refuses the mount and leaves the repair to fsck.  Runs only when the
+ * list is not empty (after a crash with unlinked files open).
+ */
+static int check_orphans_unreachable(struct daxfs *fs, char *err, size_t errlen)
+{
+	struct linked_ctx c = { 0 };
+	int rc = 0;
+
+	if (!pool_state(&fs->pool)->orphan_head)
+		return 0;
+	uint64_t *listed = calloc((fs->inode_count + 63) / 64, sizeof(*listed));
+	if (!listed) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	mark_listed(fs, listed);
+	c.listed = listed;
+	for (uint64_t ino = DAXFS_ROOT_INO; ino < fs->inode_count && !c.ino; ino++) {
+		const struct daxfs_dinode *di = dinode(fs, ino);
+		if (!S_ISDIR(di->mode) || di->nlink == 0)
+			continue;
+		struct inode_mem *dir = inode_get(fs, ino);
+		if (!dir)
+			continue;
+		c.dir = ino;
+		if ((rc = dir_iterate(fs, dir, 0, find_listed, &c)) < 0) {
+			snprintf(err, errlen, "cannot read directory %llu: %s",
+				 (unsigned long long)ino, strerror(-rc));
+			goto out;
+		}
+	}
+	if (c.ino) {
+		snprintf(err, errlen,
+			 "inode %llu is on the orphan list with link count 0, but directory "
+			 "%llu still names it \"%s\": the pool is damaged; nothing was freed "
+			 "(run fsck.daxfs)",
+			 (unsigned long long)c.ino, (unsigned long long)c.dir, c.name);
+		rc = -EUCLEAN;
+	}
+out:
+	free(listed);
+	return rc;
+}
+
 int recovery_orphans(struct daxfs *fs, struct recovery_report *rep, char *err, size_t errlen)
 {
 	struct daxfs_state *st = pool_state(&fs->pool);
+	int rc = check_orphans_unreachable(fs, err, errlen);
+
+	if (rc)
+		return rc;
 
 	for (uint64_t n = 0; st->orphan_head; n++) {
 		uint64_t ino = st->orphan_head;
@@ -208,7 +297,7 @@ int recovery_orphans(struct daxfs *fs, struct recovery_report *rep, char *err, s
 			tx_commit(&tx);
 			continue;
 		}
-		int rc = inode_evict(fs, im);
+		rc = inode_evict(fs, im);
 		if (rc) {
 			snprintf(err, errlen, "cannot reclaim orphan inode %llu: %s",
 				 (unsigned long long)ino, strerror(-rc));

@@ -149,7 +149,8 @@ int daxfs_mount(const char *pool_path, const struct daxfs_mount_opts *opts,
 	pthread_mutex_init(&fs->rename_lock, NULL);
 	pthread_mutex_init(&fs->bg_lock, NULL);
 	pthread_cond_init(&fs->bg_cond, NULL);
-	unsigned flags = POOL_LOCK | (fs->opts.read_only ? POOL_READ_ONLY : 0);
+	unsigned flags = POOL_LOCK | (fs->opts.read_only ? POOL_READ_ONLY : 0) |
+			 (fs->opts.serves_kernel_mount ? POOL_SERVING : 0);
 	if ((rc = pool_open(&fs->pool, pool_path, flags, err, errlen))) {
 		free(fs);
 		return rc;

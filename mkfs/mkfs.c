@@ -19,6 +19,7 @@
 #include "../pmem/crc32c.h"
 #include "../pmem/format.h"
 #include "../pmem/pool.h"
+#include "../pmem/pool_lock.h"
 
 #define MIN_DATA_BLOCKS 64
 #define BYTES_PER_INODE (16 * 1024ULL)
@@ -311,8 +312,11 @@ int main(int argc, char **argv)
 	}
 	if (fd < 0)
 		return fail(o.path, "%s", strerror(errno));
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
-		return fail(o.path, "%s", "is in use (mounted or being checked)");
+	char why[PATH_MAX + 128];
+	if (pool_lock_take(fd, o.path, LOCK_EX, "mkfs.daxfs", why, sizeof(why)) < 0) {
+		fprintf(stderr, "mkfs.daxfs: %s\n", why);
+		return 1;
+	}
 	if (fstat(fd, &st) < 0)
 		return fail(o.path, "%s", strerror(errno));
 	bool device = S_ISCHR(st.st_mode);

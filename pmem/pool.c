@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "pool.h"
+#include "pool_lock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,16 +84,15 @@ static int check_regular_file(const struct stat *st, uint64_t need, char *err, s
 
 static int take_lock(struct pool *p, int fd, unsigned flags, char *err, size_t errlen)
 {
-	int op = (flags & POOL_READ_ONLY) ? LOCK_SH : LOCK_EX;
+	bool ro = flags & POOL_READ_ONLY;
+	int rc = pool_lock_take(fd, p->path, ro ? LOCK_SH : LOCK_EX, "daxfs", err, errlen);
 
-	if (flock(fd, op | LOCK_NB) == 0) {
-		p->lock_fd = fd;
-		return 0;
-	}
-	if (errno == EWOULDBLOCK)
-		return fail(err, errlen, -EBUSY,
-			    "%s is in use: it is already mounted or being checked", p->path);
-	return fail(err, errlen, -errno, "cannot lock %s: %s", p->path, strerror(errno));
+	if (rc)
+		return rc;
+	if ((flags & POOL_SERVING) && (rc = pool_lock_mark_serving(fd, ro)))
+		return fail(err, errlen, rc, "cannot lock %s: %s", p->path, strerror(-rc));
+	p->lock_fd = fd;
+	return 0;
 }
 
 /* Device DAX nodes cannot be read(); they are mapped before the superblock

@@ -27,6 +27,7 @@ struct pool {
 /* Open flags. */
 #define POOL_READ_ONLY 0x1u
 #define POOL_LOCK 0x2u /* take the exclusive lock a mount holds */
+#define POOL_SERVING 0x4u /* with POOL_LOCK: held by a daemon (pool_lock.h) */
 
 /* Validates the superblock and the backing file (size, holes), then maps the
  * pool.  On failure returns a negative errno and a one-line reason. */

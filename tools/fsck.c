@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fsck.h"
+#include "../pmem/pool_lock.h"
 
 /* -n opens read-only, but takes the exclusive lock all the same: a
  * read-write mount changing the pool under the check would make it lie. */
@@ -34,15 +35,9 @@ static int open_pool(struct fsck *fx)
 		fprintf(stderr, "fsck.daxfs: cannot open %s: %s\n", fx->path, strerror(errno));
 		return -1;
 	}
-	if (flock(fx->fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK)
-			fprintf(stderr,
-				"fsck.daxfs: %s is in use (mounted, or being checked): unmount it "
-				"first\n",
-				fx->path);
-		else
-			fprintf(stderr, "fsck.daxfs: cannot lock %s: %s\n", fx->path,
-				strerror(errno));
+	char why[PATH_MAX + 128];
+	if (pool_lock_take(fx->fd, fx->path, LOCK_EX, "fsck.daxfs", why, sizeof(why)) < 0) {
+		fprintf(stderr, "fsck.daxfs: %s\n", why);
 		return -1;
 	}
 	if (fstat(fx->fd, &st) < 0) {

@@ -9,7 +9,8 @@
  * KIND is one of superblock, backup-superblock, state, inode-mode PATH,
  * inode-size PATH, block-pointer PATH, double-owner PATH PATH2 (PATH's first
  * block becomes PATH2's), bitmap-free PATH, bitmap-leak, dirent-name PATH,
- * dirent-ino PATH, nlink PATH, orphan-loop PATH PATH2, undo-log (a garbage
+ * dirent-ino PATH, nlink PATH, orphan-loop PATH PATH2, orphan-linked PATH
+ * (link count 0 and on the orphan list, its entry left), undo-log (a garbage
  * slot), undo-log-wrap (a slot whose entry's offset + len wraps around),
  * undo-pending PATH (a sound slot of an interrupted operation) and lost-dir
  * PATH.  PATH names a file or directory inside the pool ("/sub/c.txt").  The pool
@@ -249,6 +250,22 @@ static void kind_orphan_loop(uint64_t a, uint64_t b)
 	       (unsigned long long)b, (unsigned long long)a);
 }
 
+/* What a crash between an unlink's steps can never leave: an inode still
+ * named by its directory, yet with link count 0 and on the orphan list, as
+ * a daemon-freed file would be.  The pool is left as after a crash. */
+static void kind_orphan_linked(uint64_t ino)
+{
+	struct daxfs_dinode *di = dinode(ino);
+
+	di->nlink = 0;
+	di->flags |= DAXFS_INODE_ORPHAN;
+	di->orphan_next = state()->orphan_head;
+	state()->orphan_head = ino;
+	state()->state = DAXFS_POOL_MOUNTED;
+	printf("inode %llu: link count 0 and on the orphan list, still named\n",
+	       (unsigned long long)ino);
+}
+
 /* A slot that claims entries a mount must refuse to apply; with wrap, an
  * entry whose offset + len wraps around 2^64. */
 static void kind_undo_log(bool wrap)
@@ -347,6 +364,8 @@ static int corrupt(const char *kind, const char *p1, const char *p2)
 		di->nlink += 5;
 	} else if (!strcmp(kind, "orphan-loop"))
 		kind_orphan_loop(need_path(p1, NULL), need_path(p2, NULL));
+	else if (!strcmp(kind, "orphan-linked"))
+		kind_orphan_linked(need_path(p1, NULL));
 	else if (!strcmp(kind, "undo-log") || !strcmp(kind, "undo-log-wrap"))
 		kind_undo_log(!strcmp(kind, "undo-log-wrap"));
 	else if (!strcmp(kind, "undo-pending"))

@@ -7,8 +7,19 @@
 #
 # and then uses mkpool / mount_fs / umount_fs / kill_daemon and the check
 # helpers.  Environment: DAXFS and MKFS_DAXFS (required), FSCK_DAXFS
-# (optional: every clean unmount is then followed by fsck.daxfs -n -f, which
-# must find no errors), DAXFS_ITEST_TMPDIR (optional: where pools go).
+# (optional: every clean unmount, including those at teardown, is then
+# followed by fsck.daxfs -n -f, which must exit 0), DAXFS_ITEST_TMPDIR
+# (optional: where pools go), DAXFS_ITEST_MOUNT (optional: "helper" makes
+# mount_fs mount as users do, see below).
+#
+# Two ways to mount.  By default mount_fs starts "$DAXFS POOL MNT -f" as our
+# child.  With DAXFS_ITEST_MOUNT=helper (or after itest_use_mount_helper,
+# before itest_init), the script runs in a private mount namespace in which
+# this build's daxfs is bind-mounted over /usr/local/sbin, and mount_fs runs
+# "mount -t fuse.daxfs POOL MNT [-o OPTS]": fuse3's mount helper starts the
+# daemon, which forks and detaches.  Its pid is then the holder of the
+# pool's lock (/proc/locks), which kill_daemon kills; umount_fs runs
+# umount(8) and then, at once, fsck.daxfs, as a user would.
 #
 # itest_init makes a private temp dir and installs a trap that always
 # unmounts everything this script mounted (fusermount3 -u with retries, -z as
@@ -26,6 +37,8 @@ T=""
 declare -A MNT_PID=()   # mountpoint -> daemon PID (started with -f by us)
 declare -A MNT_LOG=()   # mountpoint -> daemon stdout/stderr log
 declare -A MNT_POOL=()  # mountpoint -> pool file
+declare -A MNT_FORKED=() # mountpoint -> 1 when mounted through mount -t
+ITEST_MOUNT=${DAXFS_ITEST_MOUNT:-foreground}
 declare -a BG_PIDS=()   # helper processes started by the test
 declare -a DEAD_MNTS=() # mounts whose daemon we killed, not yet detached
 declare -a EXTRA_DIRS=() # more temp dirs to remove at teardown
@@ -113,7 +126,37 @@ extra_tmpdir() {
 	EXTRA_DIRS+=("$XDIR")
 }
 
+# itest_use_mount_helper: mount_fs mounts through mount -t fuse.daxfs.
+itest_use_mount_helper() {
+	ITEST_MOUNT=helper
+}
+
+# Re-runs the script in a private mount namespace (helper mode only): the
+# bind mount over /usr/local/sbin is seen by nothing else.
+itest_enter_mount_ns() {
+	[[ "$ITEST_MOUNT" == helper && -z "${DAXFS_MOUNT_HELPER_NS:-}" ]] || return 0
+	command -v unshare >/dev/null || die "unshare (util-linux) is not installed"
+	DAXFS_MOUNT_HELPER_NS=1 DAXFS_ITEST_MOUNT=helper \
+		exec unshare --mount --propagation private bash "$0"
+}
+
+# Puts this build's daxfs where mount(8)'s helper looks for it, inside our
+# private namespace.
+itest_bind_daxfs() {
+	[[ "$ITEST_MOUNT" == helper ]] || return 0
+	[[ -n "${DAXFS_MOUNT_HELPER_NS:-}" ]] || die "helper mounts need the private mount namespace"
+	mkdir "$T/sbin"
+	ln -s "$(readlink -f "$DAXFS")" "$T/sbin/daxfs"
+	mount --bind "$T/sbin" /usr/local/sbin ||
+		die "cannot bind-mount over /usr/local/sbin in the test's namespace"
+	ITEST_SBIN_BOUND=1
+}
+
 itest_init() {
+	if [[ "${DAXFS_ITEST_MOUNT:-}" == helper ]]; then
+		ITEST_MOUNT=helper
+	fi
+	itest_enter_mount_ns
 	if [[ -z "${DAXFS:-}" ]]; then
 		die "DAXFS is not set: it must name the daxfs daemon binary (meson sets it)"
 	fi
@@ -152,6 +195,9 @@ itest_init() {
 	export PYTHONPATH="$T/py"
 	export PYTHONDONTWRITEBYTECODE=1
 	echo "# temp dir $T"
+	itest_bind_daxfs
+	[[ "$ITEST_MOUNT" == helper ]] && echo "# mounting through mount -t fuse.daxfs (forked daemon)"
+	return 0
 }
 
 # ---------------------------------------------------------------- processes
@@ -228,6 +274,10 @@ daemon_log_tail() {
 # the background, record its PID and wait (10 s at most) until MNT is a mount
 # point.  Dies with the daemon's output if it exits or times out.
 mount_fs() {
+	if [[ "$ITEST_MOUNT" == helper ]]; then
+		mount_fs_helper "$@"
+		return
+	fi
 	local pool=$1 mnt=$2
 	shift 2
 	mkdir -p "$mnt"
@@ -254,6 +304,63 @@ mount_fs() {
 	die "daxfs $pool $mnt -f $* did not mount within 10 s (PID $pid): $(daemon_log_tail "$log")"
 }
 
+# pool_lock_holder POOL: the pid that holds the flock on POOL according to
+# /proc/locks (the daemon takes it after it forks); false if none.
+pool_lock_holder() {
+	local id
+	id=$(stat -L -c '%Hd %Ld %i' "$1") || return 1
+	# shellcheck disable=SC2086
+	id=$(printf '%02x:%02x:%d' $id)
+	awk -v id="$id" '$2 == "FLOCK" && $6 == id { print $5; found = 1; exit }
+		END { exit !found }' /proc/locks
+}
+
+# daemon_by_cmdline POOL MNT: the pid of a process whose arguments name both
+# POOL and MNT (a daemon whose lock shows the pid of a parent that has
+# exited); false if none.
+daemon_by_cmdline() {
+	local pool=$1 mnt=$2 d args
+	for d in /proc/[0-9]*; do
+		args=$(tr '\0' '\n' 2>/dev/null <"$d/cmdline") || continue
+		if grep -qxF -- "$pool" <<<"$args" && grep -qxF -- "$mnt" <<<"$args"; then
+			echo "${d#/proc/}"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# mount_fs_helper POOL MNT [-o OPTS]...: mount -t fuse.daxfs; the daemon's
+# pid is the lock holder's.  Dies with mount's output on failure.
+mount_fs_helper() {
+	local pool=$1 mnt=$2 rc=0 pid i
+	shift 2
+	local -a a=("$@")
+	for ((i = 0; i < ${#a[@]}; i++)); do
+		case "${a[i]}" in
+		-o) i=$((i + 1)) ;;
+		-o?*) ;;
+		*) die "mount_fs: option '${a[i]}' cannot go through mount -t fuse.daxfs" ;;
+		esac
+	done
+	mkdir -p "$mnt"
+	LOGSEQ=$((LOGSEQ + 1))
+	local log="$T/mount.$LOGSEQ.log"
+	timeout 60 mount -t fuse.daxfs "$pool" "$mnt" "$@" >"$log" 2>&1 || rc=$?
+	[[ $rc -eq 0 ]] || die "mount -t fuse.daxfs $pool $mnt $* exited $rc: $(daemon_log_tail "$log")"
+	is_mounted "$mnt" || die "mount -t fuse.daxfs $pool $mnt $* succeeded but $mnt is not a mount point"
+	pid=$(pool_lock_holder "$pool") || die "after mount -t fuse.daxfs, nothing holds the lock on $pool"
+	if ! pid_alive "$pid"; then
+		pid=$(daemon_by_cmdline "$pool" "$mnt") ||
+			die "the lock on $pool shows pid $pid, which is not running, and no process runs with $pool $mnt as arguments"
+		echo "# the lock on $pool shows an exited pid: the daemon is pid $pid"
+	fi
+	MNT_PID[$mnt]=$pid
+	MNT_LOG[$mnt]=$log
+	MNT_POOL[$mnt]=$pool
+	MNT_FORKED[$mnt]=1
+}
+
 # fusermount_retry MNT: fusermount3 -u with retries; false if still mounted.
 fusermount_retry() {
 	local mnt=$1 i
@@ -270,6 +377,10 @@ umount_fs() {
 	local mnt=$1 pid rc
 	pid=${MNT_PID[$mnt]:-}
 	[[ -n "$pid" ]] || die "umount_fs: $mnt was not mounted by this test"
+	if [[ -n "${MNT_FORKED[$mnt]:-}" ]]; then
+		umount_fs_helper "$mnt"
+		return
+	fi
 	if ! fusermount_retry "$mnt"; then
 		die "fusermount3 -u $mnt kept failing: $(cat "$T/fusermount.err")"
 	fi
@@ -285,12 +396,23 @@ umount_fs() {
 	fsck_pool "${MNT_POOL[$mnt]}"
 }
 
+# umount_fs_helper MNT: umount(8), then at once fsck.daxfs, which must find
+# the pool clean and complete; the daemon must then be gone.
+umount_fs_helper() {
+	local mnt=$1 pid=${MNT_PID[$1]} out rc=0
+	out=$(timeout 60 umount "$mnt" 2>&1) || rc=$?
+	[[ $rc -eq 0 ]] || die "umount $mnt exited $rc: $out"
+	unset 'MNT_PID[$mnt]' 'MNT_FORKED[$mnt]'
+	fsck_pool "${MNT_POOL[$mnt]}"
+	wait_pid_exit "$pid" 60 || die "daemon PID $pid did not exit within 60 s after umount $mnt"
+}
+
 # fsck_pool POOL: when FSCK_DAXFS names fsck.daxfs (meson sets it), a full
 # check-only run must find the cleanly unmounted pool without errors.
 fsck_pool() {
 	local pool=$1 out rc=0
 	[[ -n "${FSCK_DAXFS:-}" ]] || return 0
-	out=$("$FSCK_DAXFS" -n -f "$pool" 2>&1) || rc=$?
+	out=$(timeout 120 "$FSCK_DAXFS" -n -f "$pool" 2>&1) || rc=$?
 	if [[ $rc -ne 0 ]]; then
 		die "fsck.daxfs -n -f $pool exited $rc after a clean unmount: $(echo "$out" | tail -n 15)"
 	fi
@@ -306,8 +428,8 @@ kill_daemon() {
 	[[ -n "$pid" ]] || die "kill_daemon: $mnt was not mounted by this test"
 	kill -KILL "$pid"
 	wait_pid_exit "$pid" 10 || die "daemon PID $pid survived SIGKILL"
-	reap "$pid"
-	unset 'MNT_PID[$mnt]'
+	[[ -n "${MNT_FORKED[$mnt]:-}" ]] || reap "$pid"
+	unset 'MNT_PID[$mnt]' 'MNT_FORKED[$mnt]'
 	DEAD_MNTS+=("$mnt")
 	if [[ "${2:-}" != --no-detach ]]; then
 		detach_mount "$mnt"
@@ -347,9 +469,11 @@ itest_teardown() {
 			echo "# daemon log for $mnt (last lines):" >&2
 			tail -n 20 "${MNT_LOG[$mnt]}" | sed 's/^/#   /' >&2
 		fi
-		local grace=60
+		local grace=60 clean=""
 		if is_mounted "$mnt"; then
-			if ! fusermount_retry "$mnt"; then
+			if fusermount_retry "$mnt"; then
+				clean=1
+			else
 				echo "# fusermount3 -u $mnt failed, detaching lazily" >&2
 				fusermount3 -u -z "$mnt" 2>/dev/null
 			fi
@@ -362,12 +486,25 @@ itest_teardown() {
 			echo "# daemon PID $pid still running after unmount, sending SIGKILL" >&2
 			kill -KILL "$pid" 2>/dev/null
 			wait_pid_exit "$pid" 5
+			clean=""
 		fi
-		wait "$pid" 2>/dev/null
+		[[ -n "${MNT_FORKED[$mnt]:-}" ]] || wait "$pid" 2>/dev/null
+		# A pool this teardown unmounted cleanly is checked like any other.
+		if [[ -n "$clean" && -n "${FSCK_DAXFS:-}" && -n "${MNT_POOL[$mnt]:-}" ]]; then
+			local fout frc=0
+			fout=$(timeout 120 "$FSCK_DAXFS" -n -f "${MNT_POOL[$mnt]}" 2>&1) || frc=$?
+			if [[ $frc -ne 0 ]]; then
+				echo "FAIL: fsck.daxfs -n -f ${MNT_POOL[$mnt]} exited $frc after the teardown's unmount: $(echo "$fout" | tail -n 15)" >&2
+				[[ $rc -ne 0 ]] || rc=1
+			else
+				echo "  # teardown: fsck.daxfs -n -f ${MNT_POOL[$mnt]}: $(echo "$fout" | tail -n 1)"
+			fi
+		fi
 	done
 	for mnt in "${DEAD_MNTS[@]}"; do
 		is_mounted "$mnt" && { fusermount_retry "$mnt" || fusermount3 -u -z "$mnt" 2>/dev/null; }
 	done
+	[[ -n "${ITEST_SBIN_BOUND:-}" ]] && umount /usr/local/sbin 2>/dev/null
 	# Anything still mounted below our temp dir (e.g. a daemon that
 	# daemonized itself) is detached before the temp dir goes.
 	if [[ -n "$T" ]]; then

@@ -67,7 +67,7 @@ def check_tree(root, nfiles, ndirs, label):
     eq(missing[:10], [], "%s: every one of the %d files exists exactly once with its content and nlink 1" % (label, nfiles))
     eq(dirs, ndirs, "%s: all %d directories are reachable exactly once, each with a correct '..'" % (label, ndirs))
 
-import errno, random, time
+import errno, random, signal, time
 
 def all_dirs():
     out = []
@@ -133,11 +133,18 @@ def run_until_killed(root, nproc):
     """Renamers that run until the daemon dies under them."""
     os.chdir(root)
     pids = []
+    def stop(sig, frame):
+        # Stopped by the test: the renamers go too, not only this parent.
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        os._exit(1)
+    signal.signal(signal.SIGTERM, stop)
     for p in range(nproc):
         pid = os.fork()
         if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
-                worker(100 + p, 60)
+                worker(100 + p, 3600)
             except BaseException:
                 pass
             os._exit(0)
@@ -223,8 +230,17 @@ say "SIGKILL the daemon in the middle of a storm, remount, check"
 "$PY" -c 'import sys, stormcheck; stormcheck.run_until_killed(sys.argv[1], 4)' "$M/s" 2>"$T/storm2.err" &
 STORM=$!
 bg_track "$STORM"
-sleep 3
+# Killed once these renamers have moved 100 files (to names starting
+# with p100- to p103-), not after a time.
+for ((i = 0; i < 2400; i++)); do
+	# (find fails when a directory moves under it: a partial count is fine)
+	moved=$({ find "$M/s" -name 'p10[0-3]-*' 2>/dev/null || true; } | wc -l)
+	((moved >= 100)) && break
+	pid_alive "$STORM" || break
+	sleep 0.05
+done
 pid_alive "$STORM" || die "the renamers stopped before the kill: $(tail -n 5 "$T/storm2.err")"
+((moved >= 100)) || die "the renamers moved only $moved files in 120 s"
 kill_daemon "$M" --no-detach
 stop_bg "$STORM"
 detach_mount "$M"

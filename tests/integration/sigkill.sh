@@ -6,7 +6,9 @@
 #     mkdirs and chmods applied to both the mount and a reference copy) is
 #     identical to the reference after the kill, without any sync first;
 #  2. three times, the daemon is killed in the middle of a busy writer
-#     (create+write+fsync, renames, unlinks): every operation that returned
+#     (create+write+fsync, renames, unlinks), once it has done a set number
+#     of operations (not after a time: the pool's use is bounded by the
+#     writer, whatever the machine's speed): every operation that returned
 #     is there after the remount, the one in flight is all-or-nothing, the
 #     tree is consistent, and once it is deleted statfs is back at the
 #     start values (no leaked blocks or inodes);
@@ -127,11 +129,13 @@ def note(**kw):
 os.makedirs(os.path.join(root, "a"), exist_ok=True)
 os.makedirs(os.path.join(root, "b"), exist_ok=True)
 live = []
+size = {}
+CAP = 32 << 20  # live bytes: beyond, the writer deletes instead of creating
 n = 0
 while True:
     n += 1
     r = rng.random()
-    if r < 0.6 or len(live) < 5:
+    if (r < 0.6 or len(live) < 5) and sum(size.values()) < CAP:
         name = "%s/f%05d" % (rng.choice("ab"), n)
         data = rng.randbytes(rng.choice((1, 4096, rng.randrange(1, 200000))))
         sha = hashlib.sha256(data).hexdigest()
@@ -142,18 +146,21 @@ while True:
         os.close(fd)
         note(op="create", name=name, sha=sha, state="done")
         live.append(name)
-    elif r < 0.85:
+        size[name] = len(data)
+    elif r < 0.85 and sum(size.values()) < CAP:
         src = live.pop(rng.randrange(len(live)))
         dst = "%s/r%05d" % (rng.choice("ab"), n)
         note(op="rename", name=src, dst=dst, state="begin")
         os.rename(os.path.join(root, src), os.path.join(root, dst))
         note(op="rename", name=src, dst=dst, state="done")
         live.append(dst)
+        size[dst] = size.pop(src)
     else:
         victim = live.pop(rng.randrange(len(live)))
         note(op="unlink", name=victim, state="begin")
         os.unlink(os.path.join(root, victim))
         note(op="unlink", name=victim, state="done")
+        size.pop(victim)
 EOF
 
 cat >"$T/py/busycheck.py" <<'EOF'
@@ -215,8 +222,16 @@ for cycle in 1 2 3; do
 	"$PY" "$T/py/busy.py" "$M/live" "$T/busy.log" "$cycle" 2>"$T/busy.err" &
 	W=$!
 	bg_track "$W"
-	sleep $((cycle)).$((cycle * 3))
+	# Killed once it has done 150, 300 or 450 operations, still running.
+	want=$((300 * cycle))
+	for ((i = 0; i < 6000; i++)); do
+		(($(wc -l <"$T/busy.log") >= want)) && break
+		pid_alive "$W" || break
+		sleep 0.02
+	done
 	pid_alive "$W" || die "the busy writer died before the kill: $(cat "$T/busy.err")"
+	(($(wc -l <"$T/busy.log") >= want)) ||
+		die "the busy writer did not reach $((want / 2)) operations within 120 s"
 	kill_daemon "$M" --no-detach
 	stop_bg "$W"
 	detach_mount "$M"

@@ -70,7 +70,7 @@ echo "  # free blocks $B0, free inodes $I0 before the file is created"
 # A holder process creates an 8 MiB file, unlinks it and keeps it open; it
 # also keeps open a 4 MiB file that a rename replaces.
 "$PY" - "$M" "$T/holder.ready" <<'EOF' &
-import os, sys, time
+import os, signal, sys
 root, ready = sys.argv[1], sys.argv[2]
 path = os.path.join(root, "orphan")
 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -88,7 +88,8 @@ with open(os.path.join(root, "repl"), "w") as f:
     f.write("the replacement")
 os.rename(os.path.join(root, "repl"), victim)
 open(ready, "w").close()
-time.sleep(120)
+while True:  # until the test stops it, however long that takes
+    signal.pause()
 EOF
 HOLDER=$!
 bg_track "$HOLDER"
