@@ -49,15 +49,16 @@ size_t pins_active(struct pin_registry *reg)
 	return n;
 }
 
-static uint8_t *stable_counts(struct pin_registry *reg)
+/* A per-pfn count array of the registry, allocated on first use. */
+static uint8_t *pfn_counts(struct pin_registry *reg, _Atomic(uint8_t *) *slot)
 {
-	uint8_t *s = atomic_load(&reg->stable);
+	uint8_t *s = atomic_load(slot);
 
 	if (!s) {
 		uint8_t *n = calloc(reg->nblocks, 1);
-		if (n && !atomic_compare_exchange_strong(&reg->stable, &s, n))
+		if (n && !atomic_compare_exchange_strong(slot, &s, n))
 			free(n);
-		s = atomic_load(&reg->stable);
+		s = atomic_load(slot);
 	}
 	return s;
 }
@@ -66,11 +67,13 @@ static uint8_t *stable_counts(struct pin_registry *reg)
 static void release_pfns(struct daxfs *fs, struct pin *p, uint64_t n)
 {
 	struct pfn_table *t = fs_pfns(fs);
-	uint8_t *s = atomic_load(&fs->pinreg.stable);
+	uint8_t *s = atomic_load(&fs->pinreg.stable), *w = atomic_load(&fs->pinreg.writers);
 
 	for (uint64_t i = 0; i < n; i++) {
 		if ((p->flags & DAXFS_PIN_STABLE) && s)
 			__atomic_fetch_sub(&s[p->pfns[i]], 1, __ATOMIC_RELEASE);
+		if ((p->flags & DAXFS_PIN_WRITE) && w)
+			__atomic_fetch_sub(&w[p->pfns[i]], 1, __ATOMIC_RELEASE);
 		pfn_unpin(t, p->pfns[i]);
 	}
 	if (p->flags & DAXFS_PIN_STABLE)
@@ -84,6 +87,10 @@ static int check_request(struct daxfs *fs, struct inode_mem *im, const struct da
 	if (!S_ISREG(im->di->mode))
 		return -EINVAL;
 	if ((p->flags & ~known) || !(p->flags & (DAXFS_PIN_READ | DAXFS_PIN_WRITE)))
+		return -EINVAL;
+	/* A STABLE pin promises the content does not change, a WRITE pin is
+	 * there to change it: one pin cannot be both. */
+	if ((p->flags & DAXFS_PIN_WRITE) && (p->flags & DAXFS_PIN_STABLE))
 		return -EINVAL;
 	if (p->length == 0 || p->length > DAXFS_PIN_MAX_LENGTH ||
 	    (p->offset | p->length) % DAXFS_BLOCK_SIZE)
@@ -135,10 +142,41 @@ static int reserve_blocks(struct pin_registry *reg, int64_t n)
 	return rc;
 }
 
+/* Counts one more pin of the kind in *counts for pfn, unless the pfn
+ * has a pin of the conflicting kind (EBUSY) or the count is full. */
+static int count_kind(struct pin_registry *reg, _Atomic(uint8_t *) *counts,
+		      _Atomic(uint8_t *) *conflicting, uint64_t pfn)
+{
+	uint8_t *c = pfn_counts(reg, counts), *x = atomic_load(conflicting);
+
+	if (!c)
+		return -ENOMEM;
+	if (x && __atomic_load_n(&x[pfn], __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	if (__atomic_load_n(&c[pfn], __ATOMIC_RELAXED) == UINT8_MAX)
+		return -EMLINK;
+	__atomic_fetch_add(&c[pfn], 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void uncount_kind(_Atomic(uint8_t *) *counts, uint64_t pfn)
+{
+	__atomic_fetch_sub(&atomic_load(counts)[pfn], 1, __ATOMIC_RELEASE);
+}
+
 /* Locking: im->lock exclusive.  Pins block i of the range, allocating it
- * for a WRITE pin of a hole. */
+ * for a WRITE pin of a hole.
+ *
+ * WRITE and STABLE pins never share a block: whichever comes second is
+ * refused with EBUSY.  A write into a STABLE-pinned block goes to a copy
+ * (stable_pages.h), and a WRITE pin on the old block would go on storing
+ * into a block the file no longer maps, its stores lost; recalling it at
+ * the bounce would not save the stores made before the holder noticed.
+ * Pins are added under the inode lock that every bounce holds, so the
+ * check and the count cannot be overtaken by a bounce or by another pin. */
 static int pin_block(struct daxfs *fs, struct inode_mem *im, struct pin *p, uint64_t i)
 {
+	struct pin_registry *reg = &fs->pinreg;
 	uint64_t index = p->first + i, blk = bmap_lookup(fs, im->di, index);
 	int rc;
 
@@ -149,16 +187,18 @@ static int pin_block(struct daxfs *fs, struct inode_mem *im, struct pin *p, uint
 			return rc;
 	}
 	uint64_t pfn = blk - fs->alloc.data_start;
-	if (p->flags & DAXFS_PIN_STABLE) {
-		uint8_t *s = stable_counts(&fs->pinreg);
-		if (!s)
-			return -ENOMEM;
-		if (__atomic_load_n(&s[pfn], __ATOMIC_RELAXED) == UINT8_MAX)
-			return -EMLINK;
-		if ((rc = pfn_pin(fs_pfns(fs), pfn)))
+	_Atomic(uint8_t *) *kind = (p->flags & DAXFS_PIN_STABLE)  ? &reg->stable
+				   : (p->flags & DAXFS_PIN_WRITE) ? &reg->writers
+								  : NULL;
+	if (kind) {
+		rc = count_kind(reg, kind, kind == &reg->stable ? &reg->writers : &reg->stable,
+				pfn);
+		if (rc)
 			return rc;
-		__atomic_fetch_add(&s[pfn], 1, __ATOMIC_RELEASE);
-	} else if ((rc = pfn_pin(fs_pfns(fs), pfn))) {
+	}
+	if ((rc = pfn_pin(fs_pfns(fs), pfn))) {
+		if (kind)
+			uncount_kind(kind, pfn);
 		return rc;
 	}
 	p->pfns[i] = pfn;
@@ -317,6 +357,7 @@ void pins_destroy(struct daxfs *fs)
 	}
 	free(reg->pins);
 	free(atomic_load(&reg->stable));
+	free(atomic_load(&reg->writers));
 	pthread_mutex_destroy(&reg->lock);
 	memset(reg, 0, sizeof(*reg));
 }

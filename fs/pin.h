@@ -23,8 +23,9 @@ struct pin_registry {
 	size_t n, cap;
 	uint64_t next_id;
 	_Atomic uint64_t next_handle;
-	/* Per data block count of STABLE pins, allocated on first use. */
-	_Atomic(uint8_t *) stable;
+	/* Per data block counts of STABLE and of WRITE pins, allocated on
+	 * first use. */
+	_Atomic(uint8_t *) stable, writers;
 	uint64_t nblocks;
 	/* Blocks held by registered pins (and by pins being built), and the
 	 * mount's limit on them; under lock. */
