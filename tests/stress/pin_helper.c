@@ -10,6 +10,8 @@
  *   access FILE        direct loads and stores through libdaxfs-client
  *   rdonly FILE        (8 blocks of data, then a hole) a file opened read-only
  *                      cannot get WRITE pins
+ *   wronly FILE        a file opened write-only gets WRITE pins only: READ
+ *                      and STABLE pins hand out its data (EBADF)
  *   nomap FILE         (as a user who may not map the pool) open and pins
  *                      work, only daxfs_client_map fails with EACCES; the
  *                      same with DAXFS_CLIENT_NOMAP
@@ -518,6 +520,23 @@ static int cmd_rdonly(const char *path)
 		     (long long)before.free_blocks - (long long)after.free_blocks);
 	expect_errno("READ pin through a read-only open file",
 		     pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL), 0);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+static int cmd_wronly(const char *path)
+{
+	int fd = xopen(path, O_WRONLY);
+	uint64_t id;
+
+	expect_errno("READ pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL), EBADF);
+	expect_errno("STABLE pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_READ | DAXFS_PIN_STABLE, NULL), EBADF);
+	expect_errno("READ|WRITE pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_READ | DAXFS_PIN_WRITE, NULL), EBADF);
+	expect_errno("WRITE pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_WRITE, &id), 0);
 	close(fd);
 	return failures ? 1 : 0;
 }
@@ -1396,6 +1415,8 @@ int main(int argc, char **argv)
 		return cmd_access(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "rdonly"))
 		return cmd_rdonly(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "wronly"))
+		return cmd_wronly(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "nomap"))
 		return cmd_nomap(argv[2]);
 	if (argc == 6 && !strcmp(argv[1], "hold"))
