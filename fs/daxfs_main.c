@@ -26,6 +26,7 @@
 #include <fuse_lowlevel.h>
 
 #include "daxfs.h"
+#include "daxfs_ioctl.h"
 #include "fuse_adapter.h"
 #include "fuse_killpriv.h"
 
@@ -53,6 +54,7 @@ struct daxfs_config {
 	bool noatime;
 	bool max_threads_set;
 	uint64_t max_pinned;
+	uint64_t pins_per_uid, pinned_per_uid;
 };
 
 enum {
@@ -66,6 +68,8 @@ enum {
 	KEY_RELATIME,
 	KEY_MAX_THREADS,
 	KEY_MAX_PINNED,
+	KEY_PINS_PER_UID,
+	KEY_PINNED_PER_UID,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -79,6 +83,8 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("atime", KEY_ATIME),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_KEY("max_pinned=", KEY_MAX_PINNED),
+	FUSE_OPT_KEY("pins_per_uid=", KEY_PINS_PER_UID),
+	FUSE_OPT_KEY("pinned_per_uid=", KEY_PINNED_PER_UID),
 	FUSE_OPT_END
 };
 
@@ -98,9 +104,14 @@ static void usage(const char *prog)
 	       "    -o max_pinned=BLOCKS   most blocks under pins at once, over all\n"
 	       "                           pins (default: a quarter of the data\n"
 	       "                           blocks, at most %u); beyond: ENFILE\n"
+	       "    -o pins_per_uid=N      most pins of one uid other than root\n"
+	       "                           (default: %u); beyond: EDQUOT\n"
+	       "    -o pinned_per_uid=BLOCKS  most blocks under the pins of one uid\n"
+	       "                           other than root (default: a quarter of\n"
+	       "                           max_pinned); beyond: EDQUOT\n"
 	       "    -o noatime             never update access times (default: relatime\n"
 	       "                           rules; relatime or atime restore them)\n\n",
-	       DEFAULT_BREAK_TIMEOUT, DAXFS_DEFAULT_MAX_PINNED);
+	       DEFAULT_BREAK_TIMEOUT, DAXFS_DEFAULT_MAX_PINNED, DAXFS_PINS_PER_MOUNT / 4);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -137,7 +148,8 @@ static int opt_stable_writes(struct daxfs_config *cfg, const char *val)
 	return -1;
 }
 
-static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
+/* A count option (-o name=N, N from 1) into *out. */
+static int opt_count(const char *name, const char *what, const char *val, uint64_t *out)
 {
 	unsigned long long n;
 	char *end;
@@ -145,12 +157,17 @@ static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
 	errno = 0;
 	n = strtoull(val, &end, 10);
 	if (val[0] < '0' || val[0] > '9' || *end || errno || n == 0) {
-		fprintf(stderr, "daxfs: max_pinned must be a number of blocks from 1, not '%s'\n",
+		fprintf(stderr, "daxfs: %s must be a number of %s from 1, not '%s'\n", name, what,
 			val);
 		return -1;
 	}
-	cfg->max_pinned = n;
+	*out = n;
 	return 0;
+}
+
+static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
+{
+	return opt_count("max_pinned", "blocks", val, &cfg->max_pinned);
 }
 
 static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
@@ -225,6 +242,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return opt_stable_writes(cfg, arg + strlen("stable_writes="));
 	case KEY_MAX_PINNED:
 		return opt_max_pinned(cfg, arg + strlen("max_pinned="));
+	case KEY_PINS_PER_UID:
+		return opt_count("pins_per_uid", "pins", arg + strlen("pins_per_uid="),
+				 &cfg->pins_per_uid);
+	case KEY_PINNED_PER_UID:
+		return opt_count("pinned_per_uid", "blocks", arg + strlen("pinned_per_uid="),
+				 &cfg->pinned_per_uid);
 	case KEY_MAX_THREADS: /* noted, and left to fuse_parse_cmdline */
 		cfg->max_threads_set = true;
 		return 1;
@@ -414,6 +437,8 @@ int main(int argc, char *argv[])
 		.stable_writes_wait = cfg.stable_writes_wait,
 		.noatime = cfg.noatime,
 		.max_pinned_blocks = cfg.max_pinned,
+		.pins_per_uid = cfg.pins_per_uid,
+		.pinned_per_uid = cfg.pinned_per_uid,
 	};
 	daxfs_fuse_hook(df, &mo);
 	/* In the foreground, before anything is mounted: a bad pool fails here

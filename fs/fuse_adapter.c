@@ -1095,7 +1095,7 @@ static void pin_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t han
 		memcpy(buf, in_buf, size);
 	switch (cmd) {
 	case DAXFS_IOC_PIN:
-		rc = daxfs_pin(fs, ino, handle, buf);
+		rc = daxfs_pin_as(fs, ino, handle, fuse_req_ctx(req)->uid, buf);
 		break;
 	case DAXFS_IOC_UNPIN:
 		rc = daxfs_unpin(fs, handle, ((struct daxfs_ioc_unpin *)buf)->pin_id);

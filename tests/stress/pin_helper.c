@@ -49,10 +49,16 @@
  *                      and msync, fallocate ZERO_RANGE) while a reader asks
  *                      for a STABLE pin on it: the device's later stores
  *                      are the file's data
+ *   uid-flood SHARED OWN N  (as root) N users, uids 65534 down, each pin
+ *                      SHARED (2 blocks, world-readable) through 16 open
+ *                      files x 256 pins: each gets its per-uid share at
+ *                      most, together they leave root its reserve, and
+ *                      root still pins OWN
  *   stats PATH FIELD...  counters of DAXFS_IOC_STATS by name
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -64,6 +70,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1356,6 +1363,103 @@ static int cmd_cow_bounce(const char *path, const char *how)
 	return failures ? 1 : 0;
 }
 
+/* ---- uid-flood ---------------------------------------------------------------------- */
+
+#define FLOOD_FDS 16
+
+struct flood_result {
+	unsigned granted, edquot, enfile, other;
+};
+
+/* As uid: FLOOD_FDS open files of path, DAXFS_PINS_PER_HANDLE one-block
+ * READ pins on each; reports on out, then holds them until hold closes. */
+static void flood_as(uid_t uid, const char *path, int out, int hold)
+{
+	struct flood_result r = {0};
+	uint64_t id;
+
+	if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
+		_exit(3);
+	for (int f = 0; f < FLOOD_FDS; f++) {
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			_exit(4);
+		for (unsigned i = 0; i < DAXFS_PINS_PER_HANDLE; i++) {
+			int e = pin_errno(fd, (i % 2) * BS, BS, DAXFS_PIN_READ, &id);
+			r.granted += e == 0;
+			r.edquot += e == EDQUOT;
+			r.enfile += e == ENFILE;
+			r.other += e && e != EDQUOT && e != ENFILE;
+		}
+	}
+	if (write(out, &r, sizeof(r)) != sizeof(r))
+		_exit(5);
+	char c;
+	while (read(hold, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/* nusers users (uids 65534 down) flood the mount with pins on shared
+ * (world-readable, 2 blocks); each gets its share at most, together they
+ * leave root its reserve, and root still pins its own file. */
+static int cmd_uid_flood(const char *shared, const char *own, int nusers)
+{
+	int out[2], hold[2];
+	struct daxfs_ioc_stats st;
+	pid_t pids[16];
+	unsigned total = 0;
+
+	if (nusers < 1 || nusers > 16 || pipe(out) || pipe(hold))
+		die("uid-flood setup");
+	int fd = xopen(own, O_RDWR | O_CREAT | O_TRUNC);
+	fill(fd, 0, 2 * BS, 'r');
+	get_stats(fd, &st);
+	/* one-block pins: a user's share is whichever limit comes first */
+	unsigned long long share =
+		st.pins_per_uid < st.pinned_per_uid ? st.pins_per_uid : st.pinned_per_uid;
+	for (int u = 0; u < nusers; u++) {
+		pids[u] = fork();
+		if (pids[u] < 0)
+			die("fork");
+		if (pids[u] == 0) {
+			close(out[0]);
+			close(hold[1]);
+			flood_as((uid_t)(65534 - u), shared, out[1], hold[0]);
+		}
+		struct flood_result r;
+		if (read(out[0], &r, sizeof(r)) != sizeof(r))
+			die("uid %d's report", 65534 - u);
+		printf("uid %d: %u pins granted, %u EDQUOT, %u ENFILE, %u other errors\n",
+		       65534 - u, r.granted, r.edquot, r.enfile, r.other);
+		total += r.granted;
+		if (r.granted <= share && r.other == 0)
+			ok("uid %d holds at most its share (%llu pins)", 65534 - u, share);
+		else
+			fail("uid %d holds %u pins, its share is %llu", 65534 - u, r.granted, share);
+		if (u == 0 && r.granted == share && r.edquot > 0)
+			ok("the first user gets all of its share, then EDQUOT");
+		else if (u == 0)
+			fail("the first user got %u pins and %u EDQUOT", r.granted, r.edquot);
+	}
+	if (total <= DAXFS_PINS_PER_MOUNT - DAXFS_PINS_PER_MOUNT / 8)
+		ok("%d users hold %u pins together, leaving root its reserve", nusers, total);
+	else
+		fail("%d users hold %u of the mount's %u pins", nusers, total, DAXFS_PINS_PER_MOUNT);
+	uint64_t id;
+	expect_errno("root's pin on its own file while the users hold theirs",
+		     pin_errno(fd, 0, 2 * BS, DAXFS_PIN_READ, &id), 0);
+	close(hold[1]);
+	for (int u = 0; u < nusers; u++) {
+		int status;
+		if (waitpid(pids[u], &status, 0) != pids[u] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			fail("uid %d's process ended badly (%#x)", 65534 - u, status);
+	}
+	close(fd);
+	return failures ? 1 : 0;
+}
+
 /* ---- stats ------------------------------------------------------------------------- */
 
 #define FIELD(name)                                           \
@@ -1379,6 +1483,10 @@ static const struct {
     FIELD(deferred_freed),
     FIELD(pfn_deferred),
     FIELD(illegal_transitions),
+    FIELD(pinned_blocks),
+    FIELD(max_pinned),
+    FIELD(pins_per_uid),
+    FIELD(pinned_per_uid),
 };
 
 static int cmd_stats(const char *path, int n, char **names)
@@ -1437,6 +1545,8 @@ int main(int argc, char **argv)
 		return cmd_dma_cache(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "max-pinned"))
 		return cmd_max_pinned(argv[2], (unsigned)atoi(argv[3]));
+	if (argc >= 5 && !strcmp(argv[1], "uid-flood"))
+		return cmd_uid_flood(argv[2], argv[3], atoi(argv[4]));
 	if (argc >= 3 && !strcmp(argv[1], "cow-pairs"))
 		return cmd_cow_pairs(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "cow-bounce"))
