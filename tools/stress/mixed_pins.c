@@ -156,6 +156,20 @@ static bool store_and_check(struct mixed_thread *t, unsigned f, unsigned b,
 	daxfs_client_memcpy_persist(t->c[f], dst, words, BS);
 	ssize_t n = pread(t->rfd[f], t->buf, BS, (off_t)b * BS);
 	kept = n == BS && memcmp(t->buf, words, BS) == 0;
+	/* The kernel clamps the read to the size it knows, which lags behind
+	 * a truncater's extend until its ftruncate returns: read again once
+	 * no truncate is in flight.  Only trying the lock, and watching for a
+	 * recall meanwhile: a truncate that needs this pin waits for it. */
+	while (!kept && !pin_recalled(t->c[f], p->id)) {
+		if (pthread_rwlock_tryrdlock(&m->size_lock[f])) {
+			sched_yield();
+			continue;
+		}
+		n = pread(t->rfd[f], t->buf, BS, (off_t)b * BS);
+		kept = n == BS && memcmp(t->buf, words, BS) == 0;
+		pthread_rwlock_unlock(&m->size_lock[f]);
+		break;
+	}
 	if (kept) {
 		atomic_fetch_add(&m->stores_checked, 1);
 	} else if (pin_recalled(t->c[f], p->id)) {
