@@ -1436,7 +1436,8 @@ static int cmd_uid_flood(const char *shared, const char *own, int nusers)
 		if (r.granted <= share && r.other == 0)
 			ok("uid %d holds at most its share (%llu pins)", 65534 - u, share);
 		else
-			fail("uid %d holds %u pins, its share is %llu", 65534 - u, r.granted, share);
+			fail("uid %d holds %u pins, its share is %llu", 65534 - u, r.granted,
+			     share);
 		if (u == 0 && r.granted == share && r.edquot > 0)
 			ok("the first user gets all of its share, then EDQUOT");
 		else if (u == 0)
@@ -1445,7 +1446,8 @@ static int cmd_uid_flood(const char *shared, const char *own, int nusers)
 	if (total <= DAXFS_PINS_PER_MOUNT - DAXFS_PINS_PER_MOUNT / 8)
 		ok("%d users hold %u pins together, leaving root its reserve", nusers, total);
 	else
-		fail("%d users hold %u of the mount's %u pins", nusers, total, DAXFS_PINS_PER_MOUNT);
+		fail("%d users hold %u of the mount's %u pins", nusers, total,
+		     DAXFS_PINS_PER_MOUNT);
 	uint64_t id;
 	expect_errno("root's pin on its own file while the users hold theirs",
 		     pin_errno(fd, 0, 2 * BS, DAXFS_PIN_READ, &id), 0);

@@ -36,10 +36,10 @@
 #include "daxfs_client.h"
 #include "dma_engine.h"
 
-#define MIXED_FILES  4
-#define MIXED_BLOCKS 8
+#define MIXED_FILES   4
+#define MIXED_BLOCKS  8
 #define MIXED_MAX_PIN 3 /* blocks per pin */
-#define BS	     DMA_BLOCK
+#define BS	      DMA_BLOCK
 
 struct mixed {
 	const struct stress_opts *o;
@@ -211,7 +211,8 @@ static void device_write(struct mixed_thread *t, unsigned f, unsigned lo, unsign
 	}
 	rc = daxfs_client_unpin(t->c[f], p.id);
 	if (rc)
-		violation(m, "unpin of WRITE pin %llu: %s", (unsigned long long)p.id, strerror(-rc));
+		violation(m, "unpin of WRITE pin %llu: %s", (unsigned long long)p.id,
+			  strerror(-rc));
 }
 
 static void device_stable(struct mixed_thread *t, unsigned f, unsigned lo, unsigned n)
@@ -231,8 +232,8 @@ static void device_stable(struct mixed_thread *t, unsigned f, unsigned lo, unsig
 		sched_yield();
 		atomic_fetch_add(&m->stable_checks, 1);
 		if (checksum(&p) != sum) {
-			violation(m, "file %u blocks %u+%u: changed under STABLE pin %llu", f, lo, n,
-				  (unsigned long long)p.id);
+			violation(m, "file %u blocks %u+%u: changed under STABLE pin %llu", f, lo,
+				  n, (unsigned long long)p.id);
 			break;
 		}
 	}
@@ -278,7 +279,8 @@ static void change_block(struct mixed_thread *t, unsigned f, unsigned b, int fd)
 		rc = pwrite(fd, junk, len, (off_t)off) == (ssize_t)len ? 0 : errno;
 		break;
 	case 1: {
-		char *map = mmap(NULL, MIXED_BLOCKS * BS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		char *map =
+		    mmap(NULL, MIXED_BLOCKS * BS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (map == MAP_FAILED) {
 			rc = errno;
 			break;
@@ -291,8 +293,8 @@ static void change_block(struct mixed_thread *t, unsigned f, unsigned b, int fd)
 	default:
 		rc = fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 			       (off_t)len)
-			     ? errno
-			     : 0;
+			 ? errno
+			 : 0;
 		break;
 	}
 	pthread_mutex_unlock(&m->block_lock[f][b]);
@@ -445,7 +447,8 @@ int mixed_pins_run(const struct stress_opts *o)
 		for (unsigned f = 0; f < MIXED_FILES; f++)
 			t[i].rfd[f] = -1;
 		if (i < nd && (e = thread_open(m, &t[i]))) {
-			fprintf(stderr, "daxfs-stress: mixed pins: device %u: %s\n", i, strerror(-e));
+			fprintf(stderr, "daxfs-stress: mixed pins: device %u: %s\n", i,
+				strerror(-e));
 			goto out_threads;
 		}
 	}
