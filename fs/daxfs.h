@@ -57,6 +57,10 @@ struct daxfs_mount_opts {
 	/* The mount is served to the kernel by this process, which is what
 	 * the pool's lock tells whoever waits for it (pmem/pool_lock.h). */
 	bool serves_kernel_mount;
+	/* Per uid other than root: most pins (-EDQUOT beyond; 0: a quarter
+	 * of DAXFS_PINS_PER_MOUNT) and most pinned blocks (0: a quarter of
+	 * max_pinned_blocks). */
+	uint64_t pins_per_uid, pinned_per_uid;
 };
 #define DAXFS_DEFAULT_MAX_PINNED 262144u /* the cap on that default */
 
@@ -286,6 +290,10 @@ struct daxfs_ioc_recalls;
 uint64_t daxfs_handle_new(struct daxfs *fs);
 void daxfs_handle_release(struct daxfs *fs, uint64_t handle);
 int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_pin *p);
+/* daxfs_pin for a caller of that uid, charged to its limits (daxfs_pin is
+ * the in-process caller's, as root's). */
+int daxfs_pin_as(struct daxfs *fs, uint64_t ino, uint64_t handle, uint32_t uid,
+		 struct daxfs_ioc_pin *p);
 int daxfs_unpin(struct daxfs *fs, uint64_t handle, uint64_t pin_id);
 int daxfs_layout(struct daxfs *fs, uint64_t ino, struct daxfs_ioc_layout *l);
 int daxfs_poolinfo(struct daxfs *fs, struct daxfs_ioc_poolinfo *pi);

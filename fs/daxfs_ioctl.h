@@ -62,7 +62,10 @@ struct daxfs_ioc_stats {
 	uint64_t wait_hist[DAXFS_WAIT_BUCKETS];
 	uint64_t deferred_total, deferred_freed, deferred_queue;
 	uint64_t illegal_transitions;
-	uint64_t reserved[4];
+	/* blocks under pins now and the mount's limit (-o max_pinned); the
+	 * share of each uid but root (-o pins_per_uid, -o pinned_per_uid) */
+	uint64_t pinned_blocks, max_pinned;
+	uint64_t pins_per_uid, pinned_per_uid;
 };
 
 struct daxfs_ioc_map_entry {
@@ -91,7 +94,7 @@ struct daxfs_ioc_map {
 #define DAXFS_PIN_MAX_EXTENTS 64
 #define DAXFS_PIN_MAX_LENGTH (64ULL << 20)
 #define DAXFS_PINS_PER_HANDLE 256 /* EMFILE past it */
-#define DAXFS_PINS_PER_MOUNT 4096 /* ENFILE past it */
+#define DAXFS_PINS_PER_MOUNT 4096 /* ENFILE past it (users but root: past 7/8) */
 
 struct daxfs_extent {
 	uint64_t file_offset;

@@ -26,6 +26,7 @@
 #include <fuse_lowlevel.h>
 
 #include "daxfs.h"
+#include "daxfs_ioctl.h"
 #include "detach.h"
 #include "fuse_adapter.h"
 #include "fuse_killpriv.h"
@@ -56,6 +57,7 @@ struct daxfs_config {
 	bool nodiratime;
 	bool max_threads_set;
 	uint64_t max_pinned;
+	uint64_t pins_per_uid, pinned_per_uid;
 };
 
 enum {
@@ -74,6 +76,8 @@ enum {
 	KEY_LAZYTIME,
 	KEY_MAX_THREADS,
 	KEY_MAX_PINNED,
+	KEY_PINS_PER_UID,
+	KEY_PINNED_PER_UID,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -93,6 +97,8 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("nolazytime", KEY_LAZYTIME),
 	FUSE_OPT_KEY("max_threads=", KEY_MAX_THREADS),
 	FUSE_OPT_KEY("max_pinned=", KEY_MAX_PINNED),
+	FUSE_OPT_KEY("pins_per_uid=", KEY_PINS_PER_UID),
+	FUSE_OPT_KEY("pinned_per_uid=", KEY_PINNED_PER_UID),
 	FUSE_OPT_END
 };
 
@@ -112,6 +118,11 @@ static void usage(const char *prog)
 	       "    -o max_pinned=BLOCKS   most blocks under pins at once, over all\n"
 	       "                           pins (default: a quarter of the data\n"
 	       "                           blocks, at most %u); beyond: ENFILE\n"
+	       "    -o pins_per_uid=N      most pins of one uid other than root\n"
+	       "                           (default: %u); beyond: EDQUOT\n"
+	       "    -o pinned_per_uid=BLOCKS  most blocks under the pins of one uid\n"
+	       "                           other than root (default: a quarter of\n"
+	       "                           max_pinned); beyond: EDQUOT\n"
 	       "    -o noatime             never update access times (default: relatime\n"
 	       "                           rules; relatime or atime restore them)\n"
 	       "    -o strictatime         update access times on every access\n"
@@ -120,7 +131,7 @@ static void usage(const char *prog)
 	       "                           (diratime: do)\n"
 	       "    -o lazytime            accepted, as nolazytime: every timestamp is\n"
 	       "                           persistent when it changes anyway\n\n",
-	       DEFAULT_BREAK_TIMEOUT, DAXFS_DEFAULT_MAX_PINNED);
+	       DEFAULT_BREAK_TIMEOUT, DAXFS_DEFAULT_MAX_PINNED, DAXFS_PINS_PER_MOUNT / 4);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -157,7 +168,8 @@ static int opt_stable_writes(struct daxfs_config *cfg, const char *val)
 	return -1;
 }
 
-static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
+/* A count option (-o name=N, N from 1) into *out. */
+static int opt_count(const char *name, const char *what, const char *val, uint64_t *out)
 {
 	unsigned long long n;
 	char *end;
@@ -165,12 +177,17 @@ static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
 	errno = 0;
 	n = strtoull(val, &end, 10);
 	if (val[0] < '0' || val[0] > '9' || *end || errno || n == 0) {
-		fprintf(stderr, "daxfs: max_pinned must be a number of blocks from 1, not '%s'\n",
+		fprintf(stderr, "daxfs: %s must be a number of %s from 1, not '%s'\n", name, what,
 			val);
 		return -1;
 	}
-	cfg->max_pinned = n;
+	*out = n;
 	return 0;
+}
+
+static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
+{
+	return opt_count("max_pinned", "blocks", val, &cfg->max_pinned);
 }
 
 static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
@@ -267,6 +284,12 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		return opt_stable_writes(cfg, arg + strlen("stable_writes="));
 	case KEY_MAX_PINNED:
 		return opt_max_pinned(cfg, arg + strlen("max_pinned="));
+	case KEY_PINS_PER_UID:
+		return opt_count("pins_per_uid", "pins", arg + strlen("pins_per_uid="),
+				 &cfg->pins_per_uid);
+	case KEY_PINNED_PER_UID:
+		return opt_count("pinned_per_uid", "blocks", arg + strlen("pinned_per_uid="),
+				 &cfg->pinned_per_uid);
 	case KEY_MAX_THREADS: /* noted, and left to fuse_parse_cmdline */
 		cfg->max_threads_set = true;
 		return 1;
@@ -465,6 +488,8 @@ int main(int argc, char *argv[])
 		.strictatime = cfg.strictatime,
 		.nodiratime = cfg.nodiratime,
 		.max_pinned_blocks = cfg.max_pinned,
+		.pins_per_uid = cfg.pins_per_uid,
+		.pinned_per_uid = cfg.pinned_per_uid,
 		.serves_kernel_mount = true,
 	};
 	daxfs_fuse_hook(df, &mo);

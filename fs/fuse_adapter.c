@@ -746,6 +746,11 @@ static bool handle_read_only(uint64_t fh)
 	return (fh & 3) == O_RDONLY;
 }
 
+static bool handle_write_only(uint64_t fh)
+{
+	return (fh & 3) == O_WRONLY;
+}
+
 /* noflush: every write is persistent when it is acknowledged and locks are
  * the kernel's own, so a close has nothing to ask the daemon: without it
  * each close() costs a FLUSH round trip (a quarter of a create's). */
@@ -1130,7 +1135,7 @@ static void pin_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned cmd, uint64_t han
 		memcpy(buf, in_buf, size);
 	switch (cmd) {
 	case DAXFS_IOC_PIN:
-		rc = daxfs_pin(fs, ino, handle, buf);
+		rc = daxfs_pin_as(fs, ino, handle, fuse_req_ctx(req)->uid, buf);
 		break;
 	case DAXFS_IOC_UNPIN:
 		rc = daxfs_unpin(fs, handle, ((struct daxfs_ioc_unpin *)buf)->pin_id);
@@ -1272,6 +1277,15 @@ static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
 		if (in_bufsz == sizeof(struct daxfs_ioc_pin) &&
 		    (((const struct daxfs_ioc_pin *)in_buf)->flags & DAXFS_PIN_WRITE) &&
 		    handle_read_only(fi->fh)) {
+			fuse_reply_err(req, EBADF);
+			return;
+		}
+		/* READ and STABLE pins hand out the blocks for loads: only
+		 * through a file opened for reading, as read(2) would. */
+		if (in_bufsz == sizeof(struct daxfs_ioc_pin) &&
+		    (((const struct daxfs_ioc_pin *)in_buf)->flags &
+		     (DAXFS_PIN_READ | DAXFS_PIN_STABLE)) &&
+		    handle_write_only(fi->fh)) {
 			fuse_reply_err(req, EBADF);
 			return;
 		}

@@ -16,13 +16,22 @@
 struct pin {
 	uint64_t id, handle, ino;
 	uint64_t first, nblocks; /* file blocks */
+	uint32_t uid; /* charged to */
 	unsigned flags;
 	bool recalled;
 	uint64_t pfns[]; /* what was pinned, whatever the map says later */
 };
 
-void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned)
+/* What one uid other than root holds: pins, and blocks under them. */
+struct pin_user {
+	uint32_t uid;
+	uint64_t pins, blocks;
+};
+
+void pins_init(struct pin_registry *reg, uint64_t nblocks, const struct daxfs_mount_opts *o)
 {
+	uint64_t max_pinned = o->max_pinned_blocks;
+
 	memset(reg, 0, sizeof(*reg));
 	pthread_mutex_init(&reg->lock, NULL);
 	reg->nblocks = nblocks;
@@ -33,6 +42,10 @@ void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned)
 			max_pinned = 1;
 	}
 	reg->max_pinned = max_pinned;
+	reg->pins_per_uid = o->pins_per_uid ? o->pins_per_uid : DAXFS_PINS_PER_MOUNT / 4;
+	reg->pinned_per_uid = o->pinned_per_uid ? o->pinned_per_uid
+				: max_pinned / 4  ? max_pinned / 4
+						  : 1;
 	atomic_store(&reg->next_handle, 1);
 }
 
@@ -49,15 +62,16 @@ size_t pins_active(struct pin_registry *reg)
 	return n;
 }
 
-static uint8_t *stable_counts(struct pin_registry *reg)
+/* A per-pfn count array of the registry, allocated on first use. */
+static uint8_t *pfn_counts(struct pin_registry *reg, _Atomic(uint8_t *) *slot)
 {
-	uint8_t *s = atomic_load(&reg->stable);
+	uint8_t *s = atomic_load(slot);
 
 	if (!s) {
 		uint8_t *n = calloc(reg->nblocks, 1);
-		if (n && !atomic_compare_exchange_strong(&reg->stable, &s, n))
+		if (n && !atomic_compare_exchange_strong(slot, &s, n))
 			free(n);
-		s = atomic_load(&reg->stable);
+		s = atomic_load(slot);
 	}
 	return s;
 }
@@ -66,11 +80,13 @@ static uint8_t *stable_counts(struct pin_registry *reg)
 static void release_pfns(struct daxfs *fs, struct pin *p, uint64_t n)
 {
 	struct pfn_table *t = fs_pfns(fs);
-	uint8_t *s = atomic_load(&fs->pinreg.stable);
+	uint8_t *s = atomic_load(&fs->pinreg.stable), *w = atomic_load(&fs->pinreg.writers);
 
 	for (uint64_t i = 0; i < n; i++) {
 		if ((p->flags & DAXFS_PIN_STABLE) && s)
 			__atomic_fetch_sub(&s[p->pfns[i]], 1, __ATOMIC_RELEASE);
+		if ((p->flags & DAXFS_PIN_WRITE) && w)
+			__atomic_fetch_sub(&w[p->pfns[i]], 1, __ATOMIC_RELEASE);
 		pfn_unpin(t, p->pfns[i]);
 	}
 	if (p->flags & DAXFS_PIN_STABLE)
@@ -84,6 +100,10 @@ static int check_request(struct daxfs *fs, struct inode_mem *im, const struct da
 	if (!S_ISREG(im->di->mode))
 		return -EINVAL;
 	if ((p->flags & ~known) || !(p->flags & (DAXFS_PIN_READ | DAXFS_PIN_WRITE)))
+		return -EINVAL;
+	/* A STABLE pin promises the content does not change, a WRITE pin is
+	 * there to change it: one pin cannot be both. */
+	if ((p->flags & DAXFS_PIN_WRITE) && (p->flags & DAXFS_PIN_STABLE))
 		return -EINVAL;
 	if (p->length == 0 || p->length > DAXFS_PIN_MAX_LENGTH ||
 	    (p->offset | p->length) % DAXFS_BLOCK_SIZE)
@@ -99,8 +119,6 @@ static int check_limits(struct pin_registry *reg, uint64_t handle)
 {
 	size_t mine = 0;
 
-	if (reg->n >= DAXFS_PINS_PER_MOUNT)
-		return -ENFILE;
 	for (size_t i = 0; i < reg->n; i++)
 		mine += reg->pins[i]->handle == handle;
 	return mine >= DAXFS_PINS_PER_HANDLE ? -EMFILE : 0;
@@ -120,25 +138,140 @@ static void add_extent(struct daxfs_extent *ext, uint32_t *n, uint64_t foff, uin
 	(*n)++;
 }
 
-/* Reserves (n > 0) or gives back (n < 0) pinned blocks against the mount's
- * limit, before anything is allocated for them. */
-static int reserve_blocks(struct pin_registry *reg, int64_t n)
+/* Locking: reg->lock.  The entry of uid, made if need be (NULL: no memory). */
+static struct pin_user *user_of(struct pin_registry *reg, uint32_t uid)
 {
+	for (size_t i = 0; i < reg->nusers; i++)
+		if (reg->users[i].uid == uid)
+			return &reg->users[i];
+	if (reg->nusers == reg->users_cap) {
+		size_t cap = reg->users_cap ? reg->users_cap * 2 : 8;
+		struct pin_user *n = realloc(reg->users, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		reg->users = n;
+		reg->users_cap = cap;
+	}
+	reg->users[reg->nusers] = (struct pin_user){ .uid = uid };
+	return &reg->users[reg->nusers++];
+}
+
+/* Locking: reg->lock. */
+static void forget_idle_user(struct pin_registry *reg, struct pin_user *u)
+{
+	if (u->pins == 0)
+		*u = reg->users[--reg->nusers];
+}
+
+/* What a uid other than root may fill of a mount's limit: root keeps the
+ * last eighth, so that no number of users can starve it. */
+static uint64_t users_share(uint64_t limit)
+{
+	return limit - limit / 8;
+}
+
+/* Charges one pin of nblocks blocks to the mount and to uid, before
+ * anything is allocated for it: ENFILE when the mount is full (for users
+ * other than root, when they have filled all but root's reserve), EDQUOT
+ * when uid has its share. */
+static int charge(struct pin_registry *reg, uint32_t uid, uint64_t nblocks)
+{
+	uint64_t pins_cap = uid ? users_share(DAXFS_PINS_PER_MOUNT) : DAXFS_PINS_PER_MOUNT;
+	uint64_t blocks_cap = uid ? users_share(reg->max_pinned) : reg->max_pinned;
+	struct pin_user *u = NULL;
 	int rc = 0;
 
 	pthread_mutex_lock(&reg->lock);
-	if (n > 0 && (uint64_t)n > reg->max_pinned - reg->pinned_blocks)
+	if (reg->charged_pins >= pins_cap || reg->pinned_blocks > blocks_cap ||
+	    nblocks > blocks_cap - reg->pinned_blocks)
 		rc = -ENFILE;
-	else
-		reg->pinned_blocks += (uint64_t)n;
+	else if (uid && !(u = user_of(reg, uid)))
+		rc = -ENOMEM;
+	else if (u && (u->pins >= reg->pins_per_uid || u->blocks > reg->pinned_per_uid ||
+		       nblocks > reg->pinned_per_uid - u->blocks))
+		rc = -EDQUOT;
+	if (!rc) {
+		reg->charged_pins++;
+		reg->pinned_blocks += nblocks;
+		if (u) {
+			u->pins++;
+			u->blocks += nblocks;
+		}
+	} else if (u) {
+		forget_idle_user(reg, u);
+	}
 	pthread_mutex_unlock(&reg->lock);
 	return rc;
 }
 
+/* Locking: reg->lock. */
+static void uncharge_locked(struct pin_registry *reg, uint32_t uid, uint64_t nblocks)
+{
+	reg->charged_pins--;
+	reg->pinned_blocks -= nblocks;
+	for (size_t i = 0; uid && i < reg->nusers; i++) {
+		struct pin_user *u = &reg->users[i];
+		if (u->uid != uid)
+			continue;
+		u->pins--;
+		u->blocks -= nblocks;
+		forget_idle_user(reg, u);
+		break;
+	}
+}
+
+static void uncharge(struct pin_registry *reg, uint32_t uid, uint64_t nblocks)
+{
+	pthread_mutex_lock(&reg->lock);
+	uncharge_locked(reg, uid, nblocks);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void pins_limits(struct pin_registry *reg, struct daxfs_ioc_stats *out)
+{
+	pthread_mutex_lock(&reg->lock);
+	out->pinned_blocks = reg->pinned_blocks;
+	out->max_pinned = reg->max_pinned;
+	out->pins_per_uid = reg->pins_per_uid;
+	out->pinned_per_uid = reg->pinned_per_uid;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+/* Counts one more pin of the kind in *counts for pfn, unless the pfn
+ * has a pin of the conflicting kind (EBUSY) or the count is full. */
+static int count_kind(struct pin_registry *reg, _Atomic(uint8_t *) *counts,
+		      _Atomic(uint8_t *) *conflicting, uint64_t pfn)
+{
+	uint8_t *c = pfn_counts(reg, counts), *x = atomic_load(conflicting);
+
+	if (!c)
+		return -ENOMEM;
+	if (x && __atomic_load_n(&x[pfn], __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	if (__atomic_load_n(&c[pfn], __ATOMIC_RELAXED) == UINT8_MAX)
+		return -EMLINK;
+	__atomic_fetch_add(&c[pfn], 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static void uncount_kind(_Atomic(uint8_t *) *counts, uint64_t pfn)
+{
+	__atomic_fetch_sub(&atomic_load(counts)[pfn], 1, __ATOMIC_RELEASE);
+}
+
 /* Locking: im->lock exclusive.  Pins block i of the range, allocating it
- * for a WRITE pin of a hole. */
+ * for a WRITE pin of a hole.
+ *
+ * WRITE and STABLE pins never share a block: whichever comes second is
+ * refused with EBUSY.  A write into a STABLE-pinned block goes to a copy
+ * (stable_pages.h), and a WRITE pin on the old block would go on storing
+ * into a block the file no longer maps, its stores lost; recalling it at
+ * the bounce would not save the stores made before the holder noticed.
+ * Pins are added under the inode lock that every bounce holds, so the
+ * check and the count cannot be overtaken by a bounce or by another pin. */
 static int pin_block(struct daxfs *fs, struct inode_mem *im, struct pin *p, uint64_t i)
 {
+	struct pin_registry *reg = &fs->pinreg;
 	uint64_t index = p->first + i, blk = bmap_lookup(fs, im->di, index);
 	int rc;
 
@@ -149,16 +282,18 @@ static int pin_block(struct daxfs *fs, struct inode_mem *im, struct pin *p, uint
 			return rc;
 	}
 	uint64_t pfn = blk - fs->alloc.data_start;
-	if (p->flags & DAXFS_PIN_STABLE) {
-		uint8_t *s = stable_counts(&fs->pinreg);
-		if (!s)
-			return -ENOMEM;
-		if (__atomic_load_n(&s[pfn], __ATOMIC_RELAXED) == UINT8_MAX)
-			return -EMLINK;
-		if ((rc = pfn_pin(fs_pfns(fs), pfn)))
+	_Atomic(uint8_t *) *kind = (p->flags & DAXFS_PIN_STABLE)  ? &reg->stable
+				   : (p->flags & DAXFS_PIN_WRITE) ? &reg->writers
+								  : NULL;
+	if (kind) {
+		rc = count_kind(reg, kind, kind == &reg->stable ? &reg->writers : &reg->stable,
+				pfn);
+		if (rc)
 			return rc;
-		__atomic_fetch_add(&s[pfn], 1, __ATOMIC_RELEASE);
-	} else if ((rc = pfn_pin(fs_pfns(fs), pfn))) {
+	}
+	if ((rc = pfn_pin(fs_pfns(fs), pfn))) {
+		if (kind)
+			uncount_kind(kind, pfn);
 		return rc;
 	}
 	p->pfns[i] = pfn;
@@ -190,6 +325,12 @@ static int register_pin(struct pin_registry *reg, struct pin *p)
 
 int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_pin *req)
 {
+	return daxfs_pin_as(fs, ino, handle, 0, req);
+}
+
+int daxfs_pin_as(struct daxfs *fs, uint64_t ino, uint64_t handle, uint32_t uid,
+		 struct daxfs_ioc_pin *req)
+{
 	uint64_t nblocks = req->length / DAXFS_BLOCK_SIZE, i = 0;
 	int rc;
 
@@ -199,14 +340,15 @@ int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_
 		return -ENOENT;
 	if ((rc = check_request(fs, im, req)))
 		return rc;
-	if ((rc = reserve_blocks(&fs->pinreg, (int64_t)nblocks)))
+	if ((rc = charge(&fs->pinreg, uid, nblocks)))
 		return rc;
 	struct pin *p = calloc(1, sizeof(*p) + nblocks * sizeof(uint64_t));
 	if (!p) {
-		reserve_blocks(&fs->pinreg, -(int64_t)nblocks);
+		uncharge(&fs->pinreg, uid, nblocks);
 		return -ENOMEM;
 	}
 	p->handle = handle;
+	p->uid = uid;
 	p->ino = ino;
 	p->first = req->offset / DAXFS_BLOCK_SIZE;
 	p->nblocks = nblocks;
@@ -241,7 +383,7 @@ int daxfs_pin(struct daxfs *fs, uint64_t ino, uint64_t handle, struct daxfs_ioc_
 	if (rc) {
 		release_pfns(fs, p, i);
 		free(p);
-		reserve_blocks(&fs->pinreg, -(int64_t)nblocks);
+		uncharge(&fs->pinreg, uid, nblocks);
 		return rc;
 	}
 	req->pin_id = p->id;
@@ -259,7 +401,7 @@ static size_t take_pins(struct pin_registry *reg, uint64_t handle, uint64_t id, 
 		struct pin *p = reg->pins[i];
 		if (p->handle == handle && (id == 0 || p->id == id)) {
 			(*out)[n++] = p;
-			reg->pinned_blocks -= p->nblocks;
+			uncharge_locked(reg, p->uid, p->nblocks);
 			reg->pins[i] = reg->pins[--reg->n];
 		} else {
 			i++;
@@ -316,7 +458,9 @@ void pins_destroy(struct daxfs *fs)
 		free(reg->pins[i]);
 	}
 	free(reg->pins);
+	free(reg->users);
 	free(atomic_load(&reg->stable));
+	free(atomic_load(&reg->writers));
 	pthread_mutex_destroy(&reg->lock);
 	memset(reg, 0, sizeof(*reg));
 }

@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 struct pin;
+struct pin_user;
+struct daxfs_mount_opts;
 
 struct pin_registry {
 	pthread_mutex_t lock;
@@ -23,22 +25,32 @@ struct pin_registry {
 	size_t n, cap;
 	uint64_t next_id;
 	_Atomic uint64_t next_handle;
-	/* Per data block count of STABLE pins, allocated on first use. */
-	_Atomic(uint8_t *) stable;
+	/* Per data block counts of STABLE and of WRITE pins, allocated on
+	 * first use. */
+	_Atomic(uint8_t *) stable, writers;
 	uint64_t nblocks;
 	/* Blocks held by registered pins (and by pins being built), and the
 	 * mount's limit on them; under lock. */
 	uint64_t pinned_blocks, max_pinned;
+	/* Pins registered or being built, and what each uid other than root
+	 * holds of them and of pinned_blocks; under lock. */
+	uint64_t charged_pins;
+	struct pin_user *users;
+	size_t nusers, users_cap;
+	uint64_t pins_per_uid, pinned_per_uid;
 	_Atomic uint64_t recalls, bounces;
 };
 
 struct daxfs;
 struct inode_mem;
 
-/* max_pinned: the limit on pinned blocks, 0 for the default. */
-void pins_init(struct pin_registry *reg, uint64_t nblocks, uint64_t max_pinned);
+/* The limits come from the mount options, 0 meaning the default. */
+void pins_init(struct pin_registry *reg, uint64_t nblocks, const struct daxfs_mount_opts *o);
 void pins_destroy(struct daxfs *fs);
 size_t pins_active(struct pin_registry *reg);
+struct daxfs_ioc_stats;
+/* The limits and what is held against them, for DAXFS_IOC_STATS. */
+void pins_limits(struct pin_registry *reg, struct daxfs_ioc_stats *out);
 
 /* Step 1 of the removal protocol: marks the pins on file blocks
  * [first, last] of ino recalled and tells their holders.  Returns how many

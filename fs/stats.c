@@ -53,6 +53,7 @@ int daxfs_stats(struct daxfs *fs, struct daxfs_ioc_stats *out)
 	out->pins_active = pins_active(&fs->pinreg);
 	out->recalls = atomic_load(&fs->pinreg.recalls);
 	out->bounces = atomic_load(&fs->pinreg.bounces);
+	pins_limits(&fs->pinreg, out);
 	return 0;
 }
 

@@ -108,7 +108,7 @@ static int build_tables(struct daxfs *fs)
 	if ((rc = block_alloc_init(&fs->alloc, &fs->pool)))
 		return rc;
 	pfn_domain_init(&fs->pfns, free_deferred_block, fs);
-	pins_init(&fs->pinreg, sb->data_blocks, fs->opts.max_pinned_blocks);
+	pins_init(&fs->pinreg, sb->data_blocks, &fs->opts);
 	struct pfn_table *t = pfn_table_new(&fs->pfns, sb->data_blocks, sb->data_start);
 	if (!t)
 		return -ENOMEM;
@@ -255,7 +255,7 @@ int daxfs_unmount(struct daxfs *fs, struct daxfs_unmount_report *report)
 	 * nobody any more, and the final wait must not wait for them. */
 	rep.pins_dropped = pins_active(&fs->pinreg);
 	pins_destroy(fs);
-	pins_init(&fs->pinreg, fs->alloc.nblocks, fs->opts.max_pinned_blocks);
+	pins_init(&fs->pinreg, fs->alloc.nblocks, &fs->opts);
 	if (!fs->opts.read_only) {
 		evict_unlinked(fs);
 		rep.busy_blocks_waited = deferred_drain(fs, &rep.wait_seconds);

@@ -78,6 +78,14 @@ static int cmd_stat(const char *path)
 	printf("deferred:    %llu queued now, %llu deferred, %llu freed by their last user\n",
 	       (unsigned long long)st.deferred_queue, (unsigned long long)st.deferred_total,
 	       (unsigned long long)st.deferred_freed);
+	printf("pins:        %llu active holding %llu blocks (max_pinned %llu), %llu recalls, "
+	       "%llu copy-on-write bounces\n",
+	       (unsigned long long)st.pins_active, (unsigned long long)st.pinned_blocks,
+	       (unsigned long long)st.max_pinned, (unsigned long long)st.recalls,
+	       (unsigned long long)st.bounces);
+	printf("pin limits:  per uid but root %llu pins (pins_per_uid), %llu blocks "
+	       "(pinned_per_uid)\n",
+	       (unsigned long long)st.pins_per_uid, (unsigned long long)st.pinned_per_uid);
 	printf("illegal pfn transitions: %llu\n", (unsigned long long)st.illegal_transitions);
 	return 0;
 }

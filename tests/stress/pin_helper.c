@@ -10,6 +10,8 @@
  *   access FILE        direct loads and stores through libdaxfs-client
  *   rdonly FILE        (8 blocks of data, then a hole) a file opened read-only
  *                      cannot get WRITE pins
+ *   wronly FILE        a file opened write-only gets WRITE pins only: READ
+ *                      and STABLE pins hand out its data (EBADF)
  *   nomap FILE         (as a user who may not map the pool) open and pins
  *                      work, only daxfs_client_map fails with EACCES; the
  *                      same with DAXFS_CLIENT_NOMAP
@@ -38,10 +40,25 @@
  *   max-pinned FILE CAP  (-o max_pinned=CAP, CAP even) pins hold CAP blocks
  *                      at most over the mount: ENFILE beyond, on any open
  *                      file, and room again after an unpin
+ *   cow-pairs FILE     WRITE and STABLE pins never share a block (the second
+ *                      is refused with EBUSY, a pin cannot be both), WRITE
+ *                      pins do; a write() into each block keeps the WRITE
+ *                      pins' holders' later stores in the file
+ *   cow-bounce FILE write|mmap|zero
+ *                      a change of a WRITE-pinned block (write(), mmap store
+ *                      and msync, fallocate ZERO_RANGE) while a reader asks
+ *                      for a STABLE pin on it: the device's later stores
+ *                      are the file's data
+ *   uid-flood SHARED OWN N  (as root) N users, uids 65534 down, each pin
+ *                      SHARED (2 blocks, world-readable) through 16 open
+ *                      files x 256 pins: each gets its per-uid share at
+ *                      most, together they leave root its reserve, and
+ *                      root still pins OWN
  *   stats PATH FIELD...  counters of DAXFS_IOC_STATS by name
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -53,6 +70,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -509,6 +527,23 @@ static int cmd_rdonly(const char *path)
 		     (long long)before.free_blocks - (long long)after.free_blocks);
 	expect_errno("READ pin through a read-only open file",
 		     pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL), 0);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+static int cmd_wronly(const char *path)
+{
+	int fd = xopen(path, O_WRONLY);
+	uint64_t id;
+
+	expect_errno("READ pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_READ, NULL), EBADF);
+	expect_errno("STABLE pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_READ | DAXFS_PIN_STABLE, NULL), EBADF);
+	expect_errno("READ|WRITE pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_READ | DAXFS_PIN_WRITE, NULL), EBADF);
+	expect_errno("WRITE pin through a write-only open file",
+		     pin_errno(fd, 0, BS, DAXFS_PIN_WRITE, &id), 0);
 	close(fd);
 	return failures ? 1 : 0;
 }
@@ -1145,6 +1180,288 @@ static int cmd_max_pinned(const char *path, unsigned cap)
 	return failures ? 1 : 0;
 }
 
+/* ---- cow-pairs, cow-bounce ---------------------------------------------------------- */
+
+#define PIN_W (DAXFS_PIN_WRITE | DAXFS_PIN_LONGTERM)
+#define PIN_S (DAXFS_PIN_READ | DAXFS_PIN_LONGTERM | DAXFS_PIN_STABLE)
+
+static struct daxfs_client *client_of(const char *path)
+{
+	struct daxfs_client *c;
+	int rc = daxfs_client_open(path, 0, &c);
+
+	if (rc) {
+		errno = -rc;
+		die("daxfs_client_open %s", path);
+	}
+	return c;
+}
+
+/* A pin that must be granted for the check to mean anything. */
+static void must_pin(struct daxfs_client *c, uint64_t off, uint64_t len, unsigned flags,
+		     struct daxfs_client_pin *pin)
+{
+	int rc = daxfs_client_pin(c, off, len, flags, pin);
+
+	if (rc || !pin->nextents || !pin->extents[0].addr) {
+		errno = rc ? -rc : EACCES;
+		die("pin [%llu, +%llu) flags %#x", (unsigned long long)off,
+		    (unsigned long long)len, flags);
+	}
+}
+
+/* A pin that the rule refuses; one granted anyway is kept in *pin (id 0
+ * when refused), so that what it costs the holder can be shown. */
+static void refused_pin(struct daxfs_client *c, uint64_t off, unsigned flags, const char *what,
+			struct daxfs_client_pin *pin)
+{
+	int rc = daxfs_client_pin(c, off, BS, flags, pin);
+
+	expect_errno(what, -rc, EBUSY);
+	if (rc)
+		pin->id = 0;
+}
+
+/* The device stores byte over the pinned block, as DMA would. */
+static void device_store(struct daxfs_client *c, const struct daxfs_client_pin *pin,
+			 uint64_t off, uint64_t len, int byte)
+{
+	char buf[BS];
+
+	memset(buf, byte, sizeof(buf));
+	daxfs_client_memcpy_persist(c, (char *)pin->extents[0].addr + off, buf, len);
+}
+
+static uint64_t bounces_of(int fd)
+{
+	struct daxfs_ioc_stats st;
+
+	get_stats(fd, &st);
+	return st.bounces;
+}
+
+static void expect_store_kept(const char *path, uint64_t off, uint64_t len, int byte,
+			      const char *what)
+{
+	if (file_shows(path, off, len, byte))
+		ok("%s: the device's later stores are the file's data", what);
+	else
+		fail("%s: the device's stores through its WRITE pin are lost", what);
+}
+
+/* WRITE then STABLE on block 0, STABLE then WRITE on block 1, WRITE and
+ * WRITE on block 2; after each, a write() into the block and a store by
+ * the WRITE pin's holder, which must show in the file. */
+static int cmd_cow_pairs(const char *path)
+{
+	int fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC);
+	struct daxfs_client *dev = client_of(path), *rd = client_of(path), *dev2 = client_of(path);
+	struct daxfs_client_pin w, s, w2, extra;
+
+	fill(fd, 0, 4 * BS, 'a');
+	uint64_t b0 = bounces_of(fd);
+
+	expect_errno("a pin both WRITE and STABLE",
+		     -daxfs_client_pin(dev, 3 * BS, BS, PIN_W | DAXFS_PIN_STABLE, &extra), EINVAL);
+
+	must_pin(dev, 0, BS, PIN_W, &w);
+	refused_pin(rd, 0, PIN_S, "WRITE+STABLE: a STABLE pin on a WRITE-pinned block", &s);
+	fill(fd, 10, 10, 'x');
+	device_store(dev, &w, 0, BS, 'D');
+	expect_store_kept(path, 0, BS, 'D', "WRITE+STABLE, then write()");
+
+	must_pin(rd, BS, BS, PIN_S, &s);
+	refused_pin(dev, BS, PIN_W, "STABLE+WRITE: a WRITE pin on a STABLE-pinned block", &extra);
+	if (extra.id) { /* granted: what a write() then costs its holder */
+		fill(fd, BS + 10, 10, 'x');
+		device_store(dev, &extra, 0, BS, 'E');
+		expect_store_kept(path, BS, BS, 'E', "STABLE+WRITE, then write()");
+	}
+	expect_errno("unpin of the STABLE pin", -daxfs_client_unpin(rd, s.id), 0);
+
+	must_pin(dev, 2 * BS, BS, PIN_W, &w);
+	must_pin(dev2, 2 * BS, BS, PIN_W, &w2);
+	ok("WRITE+WRITE: two WRITE pins on one block");
+	refused_pin(rd, 2 * BS, PIN_S, "WRITE+WRITE: then a STABLE pin", &s);
+	fill(fd, 2 * BS + 10, 10, 'x');
+	device_store(dev, &w, 0, BS / 2, 'F');
+	device_store(dev2, &w2, BS / 2, BS / 2, 'G');
+	expect_store_kept(path, 2 * BS, BS / 2, 'F', "WRITE+WRITE (first holder)");
+	expect_store_kept(path, 2 * BS + BS / 2, BS / 2, 'G', "WRITE+WRITE (second holder)");
+	expect_errno("unpin of the first WRITE pin", -daxfs_client_unpin(dev, w.id), 0);
+	if (!s.id)
+		refused_pin(rd, 2 * BS, PIN_S, "a STABLE pin while one WRITE pin is left", &s);
+	expect_errno("unpin of the second WRITE pin", -daxfs_client_unpin(dev2, w2.id), 0);
+	if (s.id)
+		daxfs_client_unpin(rd, s.id);
+	expect_errno("a STABLE pin once no WRITE pin is left",
+		     -daxfs_client_pin(rd, 2 * BS, BS, PIN_S, &s), 0);
+
+	uint64_t b1 = bounces_of(fd);
+	if (b1 == b0)
+		ok("nothing bounced");
+	else
+		fail("%llu bounces", (unsigned long long)(b1 - b0));
+	daxfs_client_close(dev2);
+	daxfs_client_close(rd);
+	daxfs_client_close(dev);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+/* A change of block 1 that would go copy-on-write under a STABLE pin. */
+static void change_block(int fd, const char *how)
+{
+	if (!strcmp(how, "write")) {
+		fill(fd, BS + 100, 100, 'x');
+	} else if (!strcmp(how, "mmap")) {
+		char *m = mmap(NULL, 2 * BS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			die("mmap");
+		memset(m + BS + 100, 'x', 100);
+		if (msync(m, 2 * BS, MS_SYNC))
+			die("msync");
+		munmap(m, 2 * BS);
+	} else if (!strcmp(how, "zero")) {
+		if (fallocate(fd, FALLOC_FL_ZERO_RANGE, BS + 100, 100))
+			die("fallocate ZERO_RANGE");
+	} else {
+		fprintf(stderr, "daxfs-pin-helper: cow-bounce takes write, mmap or zero\n");
+		exit(2);
+	}
+}
+
+/* A device holds a WRITE pin on block 1, a reader asks for a STABLE pin on
+ * it, and the block is changed (write, mmap store and msync, or zero
+ * range); the device's stores afterwards must be the file's data. */
+static int cmd_cow_bounce(const char *path, const char *how)
+{
+	int fd = xopen(path, O_RDWR | O_CREAT | O_TRUNC);
+	struct daxfs_client *dev = client_of(path), *rd = client_of(path);
+	struct daxfs_client_pin w, s;
+	char what[64];
+
+	fill(fd, 0, 4 * BS, 'a');
+	uint64_t b0 = bounces_of(fd);
+	must_pin(dev, BS, BS, PIN_W, &w);
+	refused_pin(rd, BS, PIN_S, "a STABLE pin on the WRITE-pinned block", &s);
+	change_block(fd, how);
+	snprintf(what, sizeof(what), "a change by %s", how);
+	ok("%s of the pinned block returned", what);
+	uint64_t ids[DAXFS_RECALLS_MAX];
+	int n = daxfs_client_recalls(dev, ids, DAXFS_RECALLS_MAX);
+	if (n == 0 && bounces_of(fd) == b0)
+		ok("it went in place: no bounce, no recall");
+	else
+		fail("%s: %llu bounces, %d recalls of the WRITE pin", what,
+		     (unsigned long long)(bounces_of(fd) - b0), n);
+	device_store(dev, &w, 0, BS, 'D');
+	expect_store_kept(path, BS, BS, 'D', what);
+	daxfs_client_close(rd);
+	daxfs_client_close(dev);
+	close(fd);
+	return failures ? 1 : 0;
+}
+
+/* ---- uid-flood ---------------------------------------------------------------------- */
+
+#define FLOOD_FDS 16
+
+struct flood_result {
+	unsigned granted, edquot, enfile, other;
+};
+
+/* As uid: FLOOD_FDS open files of path, DAXFS_PINS_PER_HANDLE one-block
+ * READ pins on each; reports on out, then holds them until hold closes. */
+static void flood_as(uid_t uid, const char *path, int out, int hold)
+{
+	struct flood_result r = {0};
+	uint64_t id;
+
+	if (setgroups(0, NULL) || setresgid(uid, uid, uid) || setresuid(uid, uid, uid))
+		_exit(3);
+	for (int f = 0; f < FLOOD_FDS; f++) {
+		int fd = open(path, O_RDONLY);
+		if (fd < 0)
+			_exit(4);
+		for (unsigned i = 0; i < DAXFS_PINS_PER_HANDLE; i++) {
+			int e = pin_errno(fd, (i % 2) * BS, BS, DAXFS_PIN_READ, &id);
+			r.granted += e == 0;
+			r.edquot += e == EDQUOT;
+			r.enfile += e == ENFILE;
+			r.other += e && e != EDQUOT && e != ENFILE;
+		}
+	}
+	if (write(out, &r, sizeof(r)) != sizeof(r))
+		_exit(5);
+	char c;
+	while (read(hold, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/* nusers users (uids 65534 down) flood the mount with pins on shared
+ * (world-readable, 2 blocks); each gets its share at most, together they
+ * leave root its reserve, and root still pins its own file. */
+static int cmd_uid_flood(const char *shared, const char *own, int nusers)
+{
+	int out[2], hold[2];
+	struct daxfs_ioc_stats st;
+	pid_t pids[16];
+	unsigned total = 0;
+
+	if (nusers < 1 || nusers > 16 || pipe(out) || pipe(hold))
+		die("uid-flood setup");
+	int fd = xopen(own, O_RDWR | O_CREAT | O_TRUNC);
+	fill(fd, 0, 2 * BS, 'r');
+	get_stats(fd, &st);
+	/* one-block pins: a user's share is whichever limit comes first */
+	unsigned long long share =
+		st.pins_per_uid < st.pinned_per_uid ? st.pins_per_uid : st.pinned_per_uid;
+	for (int u = 0; u < nusers; u++) {
+		pids[u] = fork();
+		if (pids[u] < 0)
+			die("fork");
+		if (pids[u] == 0) {
+			close(out[0]);
+			close(hold[1]);
+			flood_as((uid_t)(65534 - u), shared, out[1], hold[0]);
+		}
+		struct flood_result r;
+		if (read(out[0], &r, sizeof(r)) != sizeof(r))
+			die("uid %d's report", 65534 - u);
+		printf("uid %d: %u pins granted, %u EDQUOT, %u ENFILE, %u other errors\n",
+		       65534 - u, r.granted, r.edquot, r.enfile, r.other);
+		total += r.granted;
+		if (r.granted <= share && r.other == 0)
+			ok("uid %d holds at most its share (%llu pins)", 65534 - u, share);
+		else
+			fail("uid %d holds %u pins, its share is %llu", 65534 - u, r.granted,
+			     share);
+		if (u == 0 && r.granted == share && r.edquot > 0)
+			ok("the first user gets all of its share, then EDQUOT");
+		else if (u == 0)
+			fail("the first user got %u pins and %u EDQUOT", r.granted, r.edquot);
+	}
+	if (total <= DAXFS_PINS_PER_MOUNT - DAXFS_PINS_PER_MOUNT / 8)
+		ok("%d users hold %u pins together, leaving root its reserve", nusers, total);
+	else
+		fail("%d users hold %u of the mount's %u pins", nusers, total,
+		     DAXFS_PINS_PER_MOUNT);
+	uint64_t id;
+	expect_errno("root's pin on its own file while the users hold theirs",
+		     pin_errno(fd, 0, 2 * BS, DAXFS_PIN_READ, &id), 0);
+	close(hold[1]);
+	for (int u = 0; u < nusers; u++) {
+		int status;
+		if (waitpid(pids[u], &status, 0) != pids[u] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			fail("uid %d's process ended badly (%#x)", 65534 - u, status);
+	}
+	close(fd);
+	return failures ? 1 : 0;
+}
+
 /* ---- stats ------------------------------------------------------------------------- */
 
 #define FIELD(name)                                           \
@@ -1168,6 +1485,10 @@ static const struct {
     FIELD(deferred_freed),
     FIELD(pfn_deferred),
     FIELD(illegal_transitions),
+    FIELD(pinned_blocks),
+    FIELD(max_pinned),
+    FIELD(pins_per_uid),
+    FIELD(pinned_per_uid),
 };
 
 static int cmd_stats(const char *path, int n, char **names)
@@ -1204,6 +1525,8 @@ int main(int argc, char **argv)
 		return cmd_access(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "rdonly"))
 		return cmd_rdonly(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "wronly"))
+		return cmd_wronly(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "nomap"))
 		return cmd_nomap(argv[2]);
 	if (argc == 6 && !strcmp(argv[1], "hold"))
@@ -1224,6 +1547,12 @@ int main(int argc, char **argv)
 		return cmd_dma_cache(argv[2]);
 	if (argc >= 4 && !strcmp(argv[1], "max-pinned"))
 		return cmd_max_pinned(argv[2], (unsigned)atoi(argv[3]));
+	if (argc >= 5 && !strcmp(argv[1], "uid-flood"))
+		return cmd_uid_flood(argv[2], argv[3], atoi(argv[4]));
+	if (argc >= 3 && !strcmp(argv[1], "cow-pairs"))
+		return cmd_cow_pairs(argv[2]);
+	if (argc >= 4 && !strcmp(argv[1], "cow-bounce"))
+		return cmd_cow_bounce(argv[2], argv[3]);
 	if (argc >= 4 && !strcmp(argv[1], "stats"))
 		return cmd_stats(argv[2], argc - 3, argv + 3);
 	fprintf(stderr, "usage: daxfs-pin-helper errors|limit|access|rdonly|nomap|stable|"

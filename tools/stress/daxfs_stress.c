@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mixed_pins.h"
 #include "stress.h"
 
 #define BS		       ((uint64_t)DMA_BLOCK)
@@ -1137,6 +1138,12 @@ static void usage(FILE *f)
 	    "  --stable-writes cow|wait  in process: writes into STABLE-pinned blocks\n"
 	    "  --spare-blocks N       free blocks left beside the ballast (default: automatic)\n"
 	    "  --seed S               random seed (default: from the clock)\n"
+	    "  --mixed-pins           instead: WRITE and STABLE pins on shared blocks of a few\n"
+	    "                         files, racing writes that bounce and truncates that\n"
+	    "                         recall, with the oracle that no store through a WRITE\n"
+	    "                         pin is lost unless the pin was recalled (--mount only)\n"
+	    "  --rounds N             with --mixed-pins: transfers per device (default: until\n"
+	    "                         --seconds)\n"
 	    "  -h, --help             this help\n"
 	    "\n"
 	    "Prints one summary line; exits 1 on any violation, 2 on a usage or setup error,\n"
@@ -1190,6 +1197,8 @@ enum {
 	OPT_STABLE,
 	OPT_SPARE,
 	OPT_SEED,
+	OPT_MIXED,
+	OPT_ROUNDS,
 };
 
 static const struct option long_opts[] = {
@@ -1209,6 +1218,8 @@ static const struct option long_opts[] = {
     {"stable-writes", required_argument, NULL, OPT_STABLE},
     {"spare-blocks", required_argument, NULL, OPT_SPARE},
     {"seed", required_argument, NULL, OPT_SEED},
+    {"mixed-pins", no_argument, NULL, OPT_MIXED},
+    {"rounds", required_argument, NULL, OPT_ROUNDS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -1233,6 +1244,11 @@ static bool parse_one(int c, const char *arg, struct stress_opts *o)
 	case OPT_MOUNT:
 		o->mount_dir = arg;
 		return true;
+	case OPT_MIXED:
+		o->mixed_pins = true;
+		return true;
+	case OPT_ROUNDS:
+		return set_num("rounds", arg, 1, 100000000, &o->rounds);
 	case OPT_POOL:
 		o->pool = arg;
 		return true;
@@ -1323,6 +1339,10 @@ static int parse_args(int argc, char **argv, struct stress_opts *o)
 	}
 	if (!o->mount_dir == !o->pool) {
 		stress_error("give exactly one of --mount DIR and --pool POOL");
+		return -1;
+	}
+	if (o->mixed_pins && !o->mount_dir) {
+		stress_error("--mixed-pins runs through a mount: give --mount DIR");
 		return -1;
 	}
 	if (o->mount_dir && o->stable_writes_wait) {
@@ -1453,6 +1473,8 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &s->o))
 		return 2;
+	if (s->o.mixed_pins)
+		return mixed_pins_run(&s->o);
 	s->be = s->o.mount_dir ? &stress_mount_backend : &stress_pool_backend;
 	raise_fd_limit();
 	if (setup(s, &main_w, &start)) {

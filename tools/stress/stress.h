@@ -37,7 +37,9 @@ struct stress_opts {
 	bool stable_writes_wait; /* --pool only */
 	uint64_t spare_blocks;	 /* UINT64_MAX: automatic */
 	uint64_t seed;
-	bool progress; /* stderr is a terminal */
+	bool progress;	  /* stderr is a terminal */
+	bool mixed_pins;  /* --mixed-pins: that scenario instead (mixed_pins.h) */
+	unsigned rounds;  /* --rounds: its transfers per device, 0: --seconds only */
 };
 
 /* A pin as the truncate-wait oracle sees it. */
