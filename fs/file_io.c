@@ -201,7 +201,7 @@ static void fill_block(struct daxfs *fs, uint64_t blk, uint64_t boff, const char
  * data durable, then the pointers go in and one more fence makes the map
  * durable.  A write of many blocks costs a few fences, not a few per block
  * (on an emulated pool each fence is an msync). */
-#define WRITE_BATCH 64
+#define WRITE_BATCH 256
 struct write_batch {
 	int n;
 	struct {
@@ -237,12 +237,26 @@ static void drop_spares(struct daxfs *fs, struct write_batch *b)
 		fs_block_free_allocated(fs, b->spare[b->next_spare++]);
 }
 
+/* Out of space for an index block while the batch still holds blocks it
+ * has not published: they go back, so that the map can take one, and the
+ * write ends short before them.  Returns whether anything went back. */
+static bool give_back_tail(struct daxfs *fs, struct write_batch *b, int i)
+{
+	if (i + 1 == b->n && b->next_spare == b->nspare)
+		return false;
+	for (int k = i + 1; k < b->n; k++)
+		fs_block_free_allocated(fs, b->nb[k].blk);
+	drop_spares(fs, b);
+	return true;
+}
+
 /* Returns the file offset up to which the write is complete: all of it, or
  * up to the first block that could not be published (no index block). */
 static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_batch *b,
 			uint64_t end, int *rc)
 {
 	uint64_t published = 0, upto = end;
+	bool cut = false;
 
 	pool_drain(&fs->pool);
 	for (int i = 0; i < b->n; i++) {
@@ -258,6 +272,14 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 		pfn_transition(fs_pfns(fs), b->nb[i].blk - fs->alloc.data_start, PFN_ALLOCATED,
 			       PFN_TRACKED, pfn_owner(im->ino, b->nb[i].index), im->di->generation);
 		*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
+		if (*rc == -ENOSPC && give_back_tail(fs, b, i)) {
+			if (i + 1 < b->n) {
+				upto = b->nb[i + 1].pos;
+				b->n = i + 1;
+				cut = true;
+			}
+			*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
+		}
 		if (*rc) {
 			upto = b->nb[i].pos;
 			/* Never reachable, but a reader that followed a stale
@@ -269,6 +291,8 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 	}
 	if (published)
 		pool_store8(&fs->pool, &im->di->blocks, im->di->blocks + published);
+	if (cut && !*rc)
+		*rc = -ENOSPC;
 	b->n = 0;
 	return upto;
 }
@@ -595,7 +619,8 @@ static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uin
 	uint64_t past_eof = (im->di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
 	uint64_t first = off / DAXFS_BLOCK_SIZE, limit = (end + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
 	struct prealloc_runs runs = { 0 };
-	int rc = 0;
+	struct write_batch b = { .end = end };
+	int rc = 0, prc = 0;
 
 	/* What plainly cannot fit fails before it allocates anything (and
 	 * before it grows the map's height, which a removal keeps). */
@@ -605,14 +630,30 @@ static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uin
 		need--;
 	if (need > atomic_load(&fs->alloc.nfree))
 		return -ENOSPC;
+	/* Zeroed blocks are published a batch at a time, as a write's are:
+	 * a few fences per batch instead of a few per block. */
 	for (uint64_t i = first; i < limit; i++) {
+		uint64_t blk;
 		if (bmap_lookup(fs, im->di, i))
 			continue;
 		if (i >= past_eof && (rc = runs_add(&runs, i)))
 			break;
-		if ((rc = file_alloc_zeroed(fs, im, i, NULL)))
+		if (b.n == WRITE_BATCH) {
+			publish(fs, im, &b, 0, &rc);
+			if (rc)
+				break;
+		}
+		if ((rc = take_block(fs, &b, i * DAXFS_BLOCK_SIZE, &blk)))
 			break;
+		fill_block(fs, blk, 0, NULL, DAXFS_BLOCK_SIZE);
+		b.nb[b.n++] = (typeof(b.nb[0])){ i, blk, i * DAXFS_BLOCK_SIZE };
 	}
+	if (b.n) {
+		publish(fs, im, &b, 0, &prc);
+		if (!rc)
+			rc = prc;
+	}
+	drop_spares(fs, &b);
 	/* A run's last block may be the one whose allocation failed: removing
 	 * a hole is a no-op. */
 	for (size_t k = runs.n; rc && k-- > 0;)

@@ -14,11 +14,13 @@
 #include <stdint.h>
 
 #include "format.h"
+#include "msync_group.h"
 
 struct pool {
 	char *base;
 	uint64_t size; /* mapped bytes: the superblock's total_blocks * 4096 */
 	bool is_pmem; /* cache flushes persist; otherwise msync */
+	struct msync_group *msync; /* a writable pool that is not pmem: its fences */
 	bool read_only;
 	int lock_fd; /* holds the exclusive flock, -1 if none */
 	char path[PATH_MAX];

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Why deferring the msync to the fence keeps the crash argument of
+ * docs/format.md §13 intact: the crash model (and the pmem it stands for)
+ * promises only that what a thread flushed before its fence is durable once
+ * the fence returns, and that anything flushed since the last fence, or
+ * stored and not flushed at all, may or may not be durable at a crash.  A
+ * flush here makes nothing durable, which is within "may or may not" (the
+ * kernel may still write the page back early, as a CPU may evict a line);
+ * the fence returns only after msync(MS_SYNC) of every range the thread
+ * flushed since its previous fence has returned, so everything before the
+ * fence is durable before any store after it is even issued.  The undo
+ * log's ordering is a chain of such fences, each in the thread that made the
+ * stores, so it is unchanged.  Joining ranges, or one thread's msync
+ * covering another's pages, only makes more durable earlier.
+ */
+#include "msync_group.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "flush_ranges.h"
+
+struct msync_group {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	struct flush_ranges queued; /* fenced by waiting threads, not yet synced */
+	uint64_t queued_seq; /* tickets handed to fencing threads */
+	uint64_t done_seq; /* every ticket up to this one is durable */
+	int busy; /* a leader is in msync */
+};
+
+/* What this thread flushed since its last fence, and into which group.  The
+ * set holds plain addresses, so ranges of a group that is gone are written
+ * back without touching it (msync of an unmapped range fails harmlessly). */
+static __thread struct {
+	const struct msync_group *owner;
+	struct flush_ranges set;
+} pending;
+
+static void sync_ranges(const struct flush_ranges *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		msync((void *)s->r[i].lo, s->r[i].hi - s->r[i].lo, MS_SYNC);
+}
+
+struct msync_group *msync_group_new(void)
+{
+	struct msync_group *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->done, NULL);
+	flush_ranges_init(&g->queued, (uintptr_t)sysconf(_SC_PAGESIZE));
+	return g;
+}
+
+void msync_group_free(struct msync_group *g)
+{
+	if (!g)
+		return;
+	pthread_cond_destroy(&g->done);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+void msync_group_flush(struct msync_group *g, const void *addr, size_t len)
+{
+	if (pending.owner != g) {
+		if (!pending.set.granule)
+			flush_ranges_init(&pending.set, (uintptr_t)sysconf(_SC_PAGESIZE));
+		sync_ranges(&pending.set);
+		flush_ranges_clear(&pending.set);
+		pending.owner = g;
+	}
+	flush_ranges_add(&pending.set, (uintptr_t)addr, len);
+}
+
+/* Takes everything queued so far and writes it back, the lock dropped
+ * meanwhile so that the next fences can queue behind it.
+ * Locking: g->lock held on entry and on return. */
+static void lead_sync(struct msync_group *g)
+{
+	struct flush_ranges batch = g->queued;
+	uint64_t upto = g->queued_seq;
+
+	flush_ranges_clear(&g->queued);
+	g->busy = 1;
+	pthread_mutex_unlock(&g->lock);
+	sync_ranges(&batch);
+	pthread_mutex_lock(&g->lock);
+	g->busy = 0;
+	g->done_seq = upto;
+	pthread_cond_broadcast(&g->done);
+}
+
+void msync_group_drain(struct msync_group *g)
+{
+	if (pending.owner != g || !pending.set.n)
+		return;
+	pthread_mutex_lock(&g->lock);
+	flush_ranges_merge(&g->queued, &pending.set);
+	flush_ranges_clear(&pending.set);
+	uint64_t ticket = ++g->queued_seq;
+	while (g->done_seq < ticket) {
+		if (g->busy)
+			pthread_cond_wait(&g->done, &g->lock);
+		else
+			lead_sync(g);
+	}
+	pthread_mutex_unlock(&g->lock);
+}
