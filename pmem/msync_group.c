@@ -16,6 +16,9 @@
  */
 #include "msync_group.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +34,8 @@ struct msync_group {
 	uint64_t queued_seq; /* tickets handed to fencing threads */
 	uint64_t done_seq; /* every ticket up to this one is durable */
 	int busy; /* a leader is in msync */
+	int fd; /* the pool file, or -1 */
+	_Atomic bool no_zero_range; /* the filesystem said it cannot */
 };
 
 /* What this thread flushed since its last fence, and into which group.  The
@@ -47,12 +52,17 @@ static void sync_ranges(const struct flush_ranges *s)
 		msync((void *)s->r[i].lo, s->r[i].hi - s->r[i].lo, MS_SYNC);
 }
 
-struct msync_group *msync_group_new(void)
+struct msync_group *msync_group_new(int fd)
 {
 	struct msync_group *g = calloc(1, sizeof(*g));
 
 	if (!g)
 		return NULL;
+	g->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (fd >= 0 && g->fd < 0) {
+		free(g);
+		return NULL;
+	}
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->done, NULL);
 	flush_ranges_init(&g->queued, (uintptr_t)sysconf(_SC_PAGESIZE));
@@ -63,6 +73,8 @@ void msync_group_free(struct msync_group *g)
 {
 	if (!g)
 		return;
+	if (g->fd >= 0)
+		close(g->fd);
 	pthread_cond_destroy(&g->done);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -113,4 +125,17 @@ void msync_group_drain(struct msync_group *g)
 			lead_sync(g);
 	}
 	pthread_mutex_unlock(&g->lock);
+}
+
+bool msync_group_zero(struct msync_group *g, uint64_t off, uint64_t len)
+{
+	if (g->fd < 0 || g->no_zero_range)
+		return false;
+	if (fallocate(g->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		      (off_t)len) == 0)
+		return true;
+	/* tmpfs, btrfs: never again on this pool. */
+	if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
+		g->no_zero_range = true;
+	return false;
 }

@@ -194,7 +194,7 @@ int pool_open(struct pool *p, const char *path, unsigned flags, char *err, size_
 			  p->path);
 	if (rc)
 		goto out_close;
-	if (!p->is_pmem && !p->read_only && !(p->msync = msync_group_new())) {
+	if (!p->is_pmem && !p->read_only && !(p->msync = msync_group_new(fd))) {
 		rc = fail(err, errlen, -ENOMEM, "%s: out of memory", p->path);
 		goto out_unmap;
 	}
@@ -431,4 +431,19 @@ void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
 {
 	pool_memset_nodrain(p, dst, c, len);
 	pool_drain(p);
+}
+
+void pool_zero_nodrain(const struct pool *p, void *dst, size_t len)
+{
+	uint64_t off = pool_offset(p, dst);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (p->msync && !(off % page) && !(len % page) && msync_group_zero(p->msync, off, len)) {
+		/* Flushed as a store would be: the fence makes the new extents
+		 * durable (msync of a range syncs the file's range), and the
+		 * tracer records the zeros it now reads. */
+		pool_flush(p, dst, len);
+		return;
+	}
+	pool_memset_nodrain(p, dst, 0, len);
 }
