@@ -52,6 +52,20 @@ static void sync_ranges(const struct flush_ranges *s)
 		msync((void *)s->r[i].lo, s->r[i].hi - s->r[i].lo, MS_SYNC);
 }
 
+/* A fence of one run of pages is one msync of it.  Each msync(MS_SYNC) of
+ * a range ends with a flush of the disk's write cache, so a fence of
+ * several runs (an operation's data, inode, map and bitmap are apart) is
+ * instead one fdatasync of the pool file: it writes back every dirty page
+ * of the file, the runs and any page another thread stored to and has not
+ * fenced yet (which may be durable early, see above), and flushes the
+ * cache once.  Without the file, every run is its own msync. */
+static void sync_group_ranges(const struct msync_group *g, const struct flush_ranges *s)
+{
+	if (s->n > 1 && g->fd >= 0 && fdatasync(g->fd) == 0)
+		return;
+	sync_ranges(s);
+}
+
 struct msync_group *msync_group_new(int fd)
 {
 	struct msync_group *g = calloc(1, sizeof(*g));
@@ -103,7 +117,7 @@ static void lead_sync(struct msync_group *g)
 	flush_ranges_clear(&g->queued);
 	g->busy = 1;
 	pthread_mutex_unlock(&g->lock);
-	sync_ranges(&batch);
+	sync_group_ranges(g, &batch);
 	pthread_mutex_lock(&g->lock);
 	g->busy = 0;
 	g->done_seq = upto;

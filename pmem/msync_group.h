@@ -15,7 +15,8 @@
 
 struct msync_group;
 
-/* fd: the pool file (duplicated; -1 if there is none), for zeroing. */
+/* fd: the pool file (duplicated; -1 if there is none), for zeroing and
+ * for fences of several runs of pages. */
 struct msync_group *msync_group_new(int fd);
 void msync_group_free(struct msync_group *g);
 /* Records [addr, addr+len) as flushed by this thread; nothing is written. */
