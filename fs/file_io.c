@@ -271,6 +271,8 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 	bool cut = false;
 
 	pool_drain(&fs->pool);
+	if (b->n > 1)
+		bmap_reserve(fs, im->di, b->nb[0].index, b->nb[b->n - 1].index);
 	for (int i = 0; i < b->n; i++) {
 		if (*rc) {
 			if (upto == end)
