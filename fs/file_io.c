@@ -637,11 +637,6 @@ static int runs_add(struct prealloc_runs *runs, uint64_t i)
 	return 0;
 }
 
-/* A failed preallocation gives back the blocks it added past EOF (through
- * the removal protocol, which also frees the index blocks they emptied), so
- * that it consumes no space; blocks that were there before stay.  Blocks it
- * put into holes below EOF stay too: they read as the zeros they replace,
- * and a reader may already hold them. */
 /* Zeroes the blocks of a preallocation batch, a run of adjacent blocks at a
  * time: on an msync pool file the filesystem holding it zeroes a run
  * without writing it (pool_zero_nodrain). */
@@ -701,6 +696,11 @@ static void prealloc_batch_free(struct prealloc_batch *pb)
 	}
 }
 
+/* A failed preallocation gives back the blocks it added past EOF (through
+ * the removal protocol, which also frees the index blocks they emptied), so
+ * that it consumes no space; blocks that were there before stay.  Blocks it
+ * put into holes below EOF stay too: they read as the zeros they replace,
+ * and a reader may already hold them. */
 static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uint64_t end)
 {
 	uint64_t past_eof = (im->di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
