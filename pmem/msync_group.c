@@ -148,7 +148,7 @@ bool msync_group_zero(struct msync_group *g, uint64_t off, uint64_t len)
 	if (fallocate(g->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 		      (off_t)len) == 0)
 		return true;
-	/* tmpfs, btrfs: never again on this pool. */
+	/* The filesystem cannot (tmpfs): never again on this pool. */
 	if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)
 		g->no_zero_range = true;
 	return false;
