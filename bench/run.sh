@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # bench/run.sh [--rounds N] [--quick] [--wait-idle MIN] [--no-record] [--only FS,...]
+#              [--disk-only | --no-disk]
 #
 # Measures, in one run on one machine and side by side:
 #   daxfs    on an emulated-DAX pool in /dev/shm, PMEM_IS_PMEM_FORCE=1
@@ -19,6 +20,12 @@
 # other processes took meanwhile, and before each workload the script waits
 # (--wait-idle) for the machine to be quiet.  See bench/README.md for what
 # each row means.
+#
+# Then, in the same run, the disk configuration (bench/disk.sh): daxfs on a
+# pool file on the disk that holds /var/lib (msync persistence, as
+# tools/quickstart.sh makes it), fuse2fs on an ext4 image there and the host
+# filesystem, with durable workloads (bench/disk_workloads.py).
+# --disk-only runs only that, --no-disk skips it.
 #
 # Environment: BUILD_DIR (default /tmp/daxfs-bench-build; configured as a
 # release build if missing, then compiled), RESULTS (default
@@ -51,11 +58,15 @@ usage() {
 	echo "  --quick       1 round, small files, 1 s runs: a smoke test" >&2
 	echo "  --no-record   do not append the run to bench/RESULTS.md" >&2
 	echo "  --only LIST   a subset of: ${ALL_FS// /,}" >&2
+	echo "  --disk-only   only the disk configuration (bench/disk.sh)" >&2
+	echo "  --no-disk     without the disk configuration" >&2
 	exit 2
 }
 
 ROUNDS_SET=0
 WAIT_SET=0
+DISK_ONLY=0
+NO_DISK=0
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--rounds)
@@ -78,6 +89,8 @@ while [[ $# -gt 0 ]]; do
 		shift 2
 		;;
 	--no-record) RECORD=0; shift ;;
+	--disk-only) DISK_ONLY=1; shift ;;
+	--no-disk) NO_DISK=1; shift ;;
 	--only)
 		[[ $# -ge 2 ]] || usage
 		ONLY=$2
@@ -106,6 +119,8 @@ if [[ -n "$ONLY" ]]; then
 	FSLIST=${FSLIST# }
 fi
 has_fs() { [[ " $FSLIST " == *" $1 "* ]]; }
+[[ $DISK_ONLY -eq 0 || $NO_DISK -eq 0 ]] || usage
+[[ $DISK_ONLY -eq 0 ]] || FSLIST=""
 
 say() { echo "== $*" >&2; }
 # note: something a filesystem did wrong that did not stop the run; printed
@@ -175,6 +190,8 @@ build() {
 	done
 }
 build
+# shellcheck source=bench/disk.sh
+source "$REPO/bench/disk.sh"
 
 # ---------------------------------------------------------------- cleanup
 
@@ -239,6 +256,7 @@ cleanup() {
 		umount "${MNT[tmpfs]}" || umount -l "${MNT[tmpfs]}"
 	fi
 	[[ -n "$SHMDIR" ]] && rm -rf --one-file-system "$SHMDIR"
+	[[ -n "$DISK_DIR" ]] && rm -rf --one-file-system "$DISK_DIR"
 	if [[ -n "$T" ]]; then
 		# Nothing of ours may still be mounted below T before it goes.
 		local m
@@ -560,6 +578,10 @@ run_meta() {
 	done
 }
 
+if [[ $DISK_ONLY -eq 1 ]]; then
+	disk_run
+	exit 0
+fi
 START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 START_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 START_S=$(date +%s)
@@ -792,3 +814,4 @@ EOF
 	cat "$T/report.md" >>"$RESULTS"
 	say "appended to $RESULTS"
 fi
+[[ $NO_DISK -eq 1 ]] || disk_run

@@ -36,11 +36,11 @@ void fs_block_free_allocated(struct daxfs *fs, uint64_t blk)
 
 int fs_block_alloc_many(struct daxfs *fs, uint64_t *out, unsigned n)
 {
-	int got = block_alloc_get_many(&fs->alloc, out, n);
+	int got = block_alloc_get_many_nodrain(&fs->alloc, out, n);
 
 	if (got == -ENOSPC && atomic_load(&fs->index_pending)) {
 		rcu_barrier();
-		got = block_alloc_get_many(&fs->alloc, out, n);
+		got = block_alloc_get_many_nodrain(&fs->alloc, out, n);
 	}
 	if (got < 0)
 		return got;

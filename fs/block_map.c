@@ -94,8 +94,13 @@ static int new_index_block(struct daxfs *fs, struct daxfs_dinode *di, uint64_t *
 
 	if (rc)
 		return rc;
-	pool_memset_persist(&fs->pool, node_of(fs, *blk), 0, DAXFS_BLOCK_SIZE);
-	pool_store8(&fs->pool, &di->blocks, di->blocks + 1);
+	/* One fence for the zeros and the count: both must be durable before
+	 * the block is linked, neither before the other (the block is
+	 * unreachable until then, so its contents do not matter). */
+	pool_memset_nodrain(&fs->pool, node_of(fs, *blk), 0, DAXFS_BLOCK_SIZE);
+	__atomic_store_n(&di->blocks, di->blocks + 1, __ATOMIC_RELEASE);
+	pool_flush(&fs->pool, &di->blocks, sizeof(di->blocks));
+	pool_drain(&fs->pool);
 	return 0;
 }
 
@@ -114,6 +119,74 @@ static int grow(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index)
 		pool_store8(&fs->pool, &node_of(fs, blk)[0], DAXFS_MAP_ROOT(m));
 		publish8(fs, &di->map, DAXFS_MAP_WORD(blk, h + 1));
 	}
+}
+
+/* Leaves at most this many index blocks at once: 256 MiB of a file. */
+#define RESERVE_BATCH 128
+
+/* Zeroes new index blocks for the slots, makes them durable with one fence
+ * and links them; slots it gets no block for stay empty. */
+static void link_leaves(struct daxfs *fs, struct daxfs_dinode *di, uint64_t **slots, unsigned n)
+{
+	uint64_t blk[RESERVE_BATCH];
+	int got = fs_block_alloc_many(fs, blk, n);
+
+	if (got <= 0)
+		return;
+	for (int i = 0; i < got; i++)
+		pool_memset_nodrain(&fs->pool, node_of(fs, blk[i]), 0, DAXFS_BLOCK_SIZE);
+	__atomic_store_n(&di->blocks, di->blocks + (uint64_t)got, __ATOMIC_RELEASE);
+	pool_flush(&fs->pool, &di->blocks, sizeof(di->blocks));
+	pool_drain(&fs->pool);
+	for (int i = 0; i < got; i++)
+		publish8(fs, slots[i], blk[i]);
+}
+
+/* The slot in the node above the leaf of index, NULL if a node on the way
+ * is missing. */
+static uint64_t *leaf_slot(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t index)
+{
+	unsigned h = DAXFS_MAP_HEIGHT(di->map);
+	uint64_t node = DAXFS_MAP_ROOT(di->map);
+
+	for (unsigned level = h; level-- > 2;) {
+		node = node_of(fs, node)[slot_at(index, level)];
+		if (!node)
+			return NULL;
+	}
+	return &node_of(fs, node)[slot_at(index, 1)];
+}
+
+void bmap_reserve(struct daxfs *fs, struct daxfs_dinode *di, uint64_t first, uint64_t last)
+{
+	uint64_t *slots[RESERVE_BATCH];
+	unsigned n = 0;
+
+	if (last <= first)
+		return;
+	if (!di->map) {
+		uint64_t root;
+		unsigned h = 1;
+		while (last >= capacity(h))
+			h++;
+		if (new_index_block(fs, di, &root))
+			return;
+		publish8(fs, &di->map, DAXFS_MAP_WORD(root, h));
+	}
+	if (grow(fs, di, last) || DAXFS_MAP_HEIGHT(di->map) < 2)
+		return;
+	for (uint64_t i = first - first % capacity(1); i <= last; i += capacity(1)) {
+		uint64_t *slot = leaf_slot(fs, di, i);
+		if (!slot || *slot)
+			continue;
+		slots[n++] = slot;
+		if (n == RESERVE_BATCH) {
+			link_leaves(fs, di, slots, n);
+			n = 0;
+		}
+	}
+	if (n)
+		link_leaves(fs, di, slots, n);
 }
 
 int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t blk)

@@ -19,6 +19,13 @@ uint64_t bmap_lookup(struct daxfs *fs, const struct daxfs_dinode *di, uint64_t i
  * that depends on them being durable (a size, a reply, freeing a block
  * they replace). */
 int bmap_set(struct daxfs *fs, struct daxfs_dinode *di, uint64_t index, uint64_t blk);
+/* Links the index blocks that bmap_set would create for [first, last]
+ * (the map's growth and the missing leaves), many at a time: one
+ * allocation fence and one fence for their zeros per batch, instead of two
+ * fences per index block.  The links are flushed and fenced by the
+ * caller's next drain, as bmap_set's are.  What it cannot get (no space,
+ * a missing node above a leaf) it leaves to bmap_set, which reports it. */
+void bmap_reserve(struct daxfs *fs, struct daxfs_dinode *di, uint64_t first, uint64_t last);
 
 /* The most index blocks that giving a file n more data blocks in one range
  * can take, wherever the range starts and whatever the map held before:

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -204,18 +205,22 @@ static void fill_block(struct daxfs *fs, uint64_t blk, uint64_t boff, const char
  * data durable, then the pointers go in and one more fence makes the map
  * durable.  A write of many blocks costs a few fences, not a few per block
  * (on an emulated pool each fence is an msync). */
-#define WRITE_BATCH 64
+#define WRITE_BATCH 256
+/* Preallocation zeroes without copying, so it batches 64 MiB: on an msync
+ * pool each batch is a few fences whatever its size. */
+#define PREALLOC_BATCH 16384
+struct new_block {
+	uint64_t index, blk, pos; /* pos: file offset of the write's bytes in it */
+};
 struct write_batch {
-	int n;
-	struct {
-		uint64_t index, blk, pos; /* pos: file offset of the write's bytes in it */
-	} nb[WRITE_BATCH];
+	int n, cap;
+	struct new_block *nb; /* cap of them */
 	/* Blocks allocated ahead (ALLOCATED), taken by the write's holes: one
 	 * allocator call and one bitmap fence for many blocks.  end: where the
 	 * write ends, to size the next allocation. */
 	uint64_t end;
 	int nspare, next_spare;
-	uint64_t spare[WRITE_BATCH];
+	uint64_t *spare; /* cap of them */
 };
 
 static int take_block(struct daxfs *fs, struct write_batch *b, uint64_t pos, uint64_t *blk)
@@ -223,7 +228,8 @@ static int take_block(struct daxfs *fs, struct write_batch *b, uint64_t pos, uin
 	if (b->next_spare == b->nspare) {
 		uint64_t left = (b->end - 1) / DAXFS_BLOCK_SIZE - pos / DAXFS_BLOCK_SIZE + 1;
 		int got = fs_block_alloc_many(fs, b->spare,
-					      left < WRITE_BATCH ? (unsigned)left : WRITE_BATCH);
+					      left < (uint64_t)b->cap ? (unsigned)left
+								      : (unsigned)b->cap);
 		if (got < 0)
 			return got;
 		b->nspare = got;
@@ -240,14 +246,36 @@ static void drop_spares(struct daxfs *fs, struct write_batch *b)
 		fs_block_free_allocated(fs, b->spare[b->next_spare++]);
 }
 
+/* Out of space for an index block while the batch still holds blocks it
+ * has not published: one goes back, a spare first, else the batch's last,
+ * so that the map can take it and the write ends short only by the blocks
+ * the map took.  Returns whether anything went back; *upto moves down to
+ * the first block given back. */
+static bool give_back_one(struct daxfs *fs, struct write_batch *b, int i, uint64_t *upto)
+{
+	if (b->next_spare < b->nspare) {
+		fs_block_free_allocated(fs, b->spare[--b->nspare]);
+		return true;
+	}
+	if (b->n - 1 <= i)
+		return false;
+	b->n--;
+	fs_block_free_allocated(fs, b->nb[b->n].blk);
+	*upto = b->nb[b->n].pos;
+	return true;
+}
+
 /* Returns the file offset up to which the write is complete: all of it, or
  * up to the first block that could not be published (no index block). */
 static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_batch *b,
 			uint64_t end, int *rc)
 {
 	uint64_t published = 0, upto = end;
+	bool cut = false;
 
 	pool_drain(&fs->pool);
+	if (b->n > 1)
+		bmap_reserve(fs, im->di, b->nb[0].index, b->nb[b->n - 1].index);
 	for (int i = 0; i < b->n; i++) {
 		if (*rc) {
 			if (upto == end)
@@ -261,6 +289,11 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 		pfn_transition(fs_pfns(fs), b->nb[i].blk - fs->alloc.data_start, PFN_ALLOCATED,
 			       PFN_TRACKED, pfn_owner(im->ino, b->nb[i].index), im->di->generation);
 		*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
+		for (int had = b->n; *rc == -ENOSPC && give_back_one(fs, b, i, &upto);) {
+			if (b->n < had)
+				cut = true;
+			*rc = bmap_set(fs, im->di, b->nb[i].index, b->nb[i].blk);
+		}
 		if (*rc) {
 			upto = b->nb[i].pos;
 			/* Never reachable, but a reader that followed a stale
@@ -272,6 +305,8 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 	}
 	if (published)
 		pool_store8(&fs->pool, &im->di->blocks, im->di->blocks + published);
+	if (cut && !*rc)
+		*rc = -ENOSPC;
 	b->n = 0;
 	return upto;
 }
@@ -279,7 +314,8 @@ static uint64_t publish(struct daxfs *fs, struct inode_mem *im, struct write_bat
 /* Single-block form, for preallocation and WRITE pins of holes. */
 int file_alloc_zeroed(struct daxfs *fs, struct inode_mem *im, uint64_t index, uint64_t *out)
 {
-	struct write_batch b = { .n = 1 };
+	struct new_block nb[1];
+	struct write_batch b = { .n = 1, .cap = 1, .nb = nb };
 	int rc = fs_block_alloc(fs, &b.nb[0].blk);
 
 	if (rc)
@@ -324,7 +360,7 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch
 			if (rc)
 				return rc;
 			fill_block(fs, blk, boff, src, len);
-			b->nb[b->n++] = (typeof(b->nb[0])){ index, blk, pos };
+			b->nb[b->n++] = (struct new_block){ index, blk, pos };
 			return 0;
 		}
 	} while ((rc = stable_before_change(fs, im, index, &blk, &waited)) == -EAGAIN);
@@ -337,20 +373,32 @@ static int write_span(struct daxfs *fs, struct inode_mem *im, struct write_batch
 	return 0;
 }
 
-static void touch_data(struct daxfs *fs, struct daxfs_dinode *di)
+/* Flushed, fenced by the caller: no rule orders the times against the data
+ * or the size, so they share the operation's last fence. */
+static void stamp_data(struct daxfs *fs, struct daxfs_dinode *di)
 {
 	struct daxfs_ts now;
 
 	fs_now(&now);
 	di->mtime = now;
 	di->ctime = now;
-	pool_persist(&fs->pool, &di->mtime, 2 * sizeof(now));
+	pool_flush(&fs->pool, &di->mtime, 2 * sizeof(now));
+}
+
+/* A new size, flushed: the caller fences it, after the data and the
+ * pointers it covers are durable (docs/format.md §13, rule 5). */
+static void set_size_nodrain(struct daxfs *fs, struct daxfs_dinode *di, uint64_t size)
+{
+	__atomic_store_n(&di->size, size, __ATOMIC_RELEASE);
+	pool_flush(&fs->pool, &di->size, sizeof(di->size));
 }
 
 ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, int iovcnt,
 		     uint64_t off, bool append)
 {
-	struct write_batch batch = { 0 };
+	struct new_block nb[WRITE_BATCH];
+	uint64_t spare[WRITE_BATCH];
+	struct write_batch batch = { .cap = WRITE_BATCH, .nb = nb, .spare = spare };
 	uint64_t total = 0, done = 0;
 	int rc;
 
@@ -382,7 +430,7 @@ ssize_t daxfs_writev(struct daxfs *fs, uint64_t ino, const struct iovec *iov, in
 		while (left) {
 			uint64_t pos = off + done, boff = pos % DAXFS_BLOCK_SIZE;
 			uint64_t len = DAXFS_BLOCK_SIZE - boff < left ? DAXFS_BLOCK_SIZE - boff : left;
-			if (batch.n == WRITE_BATCH) {
+			if (batch.n == batch.cap) {
 				uint64_t upto = publish(fs, im, &batch, pos, &rc);
 				if (rc) {
 					done = upto - off;
@@ -408,12 +456,16 @@ out_publish:
 	}
 out_size:
 	drop_spares(fs, &batch);
-	pool_drain(&fs->pool); /* in-place spans */
-	/* Nothing written, nothing to extend: a failed write changes no size. */
-	if (done && off + done > im->di->size)
-		pool_store8(&fs->pool, &im->di->size, off + done);
+	/* Nothing written, nothing to extend: a failed write changes no size.
+	 * An overwrite in place is one fence for its data and times; an
+	 * extension fences the data before the size covers it. */
+	if (done && off + done > im->di->size) {
+		pool_drain(&fs->pool); /* in-place spans */
+		set_size_nodrain(fs, im->di, off + done);
+	}
 	if (done)
-		touch_data(fs, im->di);
+		stamp_data(fs, im->di);
+	pool_drain(&fs->pool);
 out:
 	pthread_rwlock_unlock(&im->lock);
 	return done ? (ssize_t)done : rc;
@@ -627,6 +679,65 @@ static int runs_add(struct prealloc_runs *runs, uint64_t i)
 	return 0;
 }
 
+/* Zeroes the blocks of a preallocation batch, a run of adjacent blocks at a
+ * time: on an msync pool file the filesystem holding it zeroes a run
+ * without writing it (pool_zero_nodrain). */
+static void zero_new_blocks(struct daxfs *fs, const struct write_batch *b)
+{
+	for (int i = 0, j; i < b->n; i = j) {
+		for (j = i + 1; j < b->n && b->nb[j].blk == b->nb[j - 1].blk + 1; j++)
+			;
+		pool_zero_nodrain(&fs->pool, pool_block(&fs->pool, b->nb[i].blk),
+				  (size_t)(j - i) * DAXFS_BLOCK_SIZE);
+	}
+}
+
+static int publish_zeroed(struct daxfs *fs, struct inode_mem *im, struct write_batch *b)
+{
+	int rc = 0;
+
+	zero_new_blocks(fs, b);
+	publish(fs, im, b, 0, &rc);
+	return rc;
+}
+
+/* A batch of a write's size on the stack, or one as large as the
+ * preallocation (at most PREALLOC_BATCH) on the heap; the stack one too
+ * when there is no memory. */
+struct prealloc_batch {
+	struct write_batch b;
+	struct new_block nb[WRITE_BATCH];
+	uint64_t spare[WRITE_BATCH];
+};
+
+static void prealloc_batch_init(struct prealloc_batch *pb, uint64_t end, uint64_t need)
+{
+	int cap = need < PREALLOC_BATCH ? (int)need : PREALLOC_BATCH;
+
+	pb->b = (struct write_batch){ .end = end, .cap = WRITE_BATCH, .nb = pb->nb,
+				      .spare = pb->spare };
+	if (cap <= WRITE_BATCH)
+		return;
+	pb->b.cap = cap;
+	pb->b.nb = malloc((size_t)cap * sizeof(*pb->b.nb));
+	pb->b.spare = malloc((size_t)cap * sizeof(*pb->b.spare));
+	if (!pb->b.nb || !pb->b.spare) {
+		free(pb->b.nb);
+		free(pb->b.spare);
+		pb->b.nb = pb->nb;
+		pb->b.spare = pb->spare;
+		pb->b.cap = WRITE_BATCH;
+	}
+}
+
+static void prealloc_batch_free(struct prealloc_batch *pb)
+{
+	if (pb->b.nb != pb->nb) {
+		free(pb->b.nb);
+		free(pb->b.spare);
+	}
+}
+
 /* A failed preallocation gives back the blocks it added past EOF (through
  * the removal protocol, which also frees the index blocks they emptied), so
  * that it consumes no space; blocks that were there before stay.  Blocks it
@@ -637,6 +748,8 @@ static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uin
 	uint64_t past_eof = (im->di->size + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
 	uint64_t first = off / DAXFS_BLOCK_SIZE, limit = (end + DAXFS_BLOCK_SIZE - 1) / DAXFS_BLOCK_SIZE;
 	struct prealloc_runs runs = { 0 };
+	struct prealloc_batch pb;
+	struct write_batch *b = &pb.b;
 	int rc = 0;
 
 	/* What plainly cannot fit fails before it allocates anything (and
@@ -647,14 +760,28 @@ static int preallocate(struct daxfs *fs, struct inode_mem *im, uint64_t off, uin
 		need--;
 	if (need > atomic_load(&fs->alloc.nfree))
 		return -ENOSPC;
+	/* Zeroed blocks are published a batch at a time, as a write's are:
+	 * a few fences per batch instead of a few per block. */
+	prealloc_batch_init(&pb, end, need);
 	for (uint64_t i = first; i < limit; i++) {
+		uint64_t blk;
 		if (bmap_lookup(fs, im->di, i))
 			continue;
 		if (i >= past_eof && (rc = runs_add(&runs, i)))
 			break;
-		if ((rc = file_alloc_zeroed(fs, im, i, NULL)))
+		if (b->n == b->cap && (rc = publish_zeroed(fs, im, b)))
 			break;
+		if ((rc = take_block(fs, b, i * DAXFS_BLOCK_SIZE, &blk)))
+			break;
+		b->nb[b->n++] = (struct new_block){ i, blk, i * DAXFS_BLOCK_SIZE };
 	}
+	if (b->n) {
+		int prc = publish_zeroed(fs, im, b);
+		if (!rc)
+			rc = prc;
+	}
+	drop_spares(fs, b);
+	prealloc_batch_free(&pb);
 	/* A run's last block may be the one whose allocation failed: removing
 	 * a hole is a no-op. */
 	for (size_t k = runs.n; rc && k-- > 0;)
@@ -696,9 +823,10 @@ int daxfs_fallocate(struct daxfs *fs, uint64_t ino, int mode, uint64_t off, uint
 		rc = preallocate(fs, im, off, end);
 	}
 	if (!rc && !(mode & FALLOC_FL_KEEP_SIZE) && end > im->di->size)
-		pool_store8(&fs->pool, &im->di->size, end);
+		set_size_nodrain(fs, im->di, end);
 	if (!rc)
-		touch_data(fs, im->di);
+		stamp_data(fs, im->di);
+	pool_drain(&fs->pool);
 	pthread_rwlock_unlock(&im->lock);
 	return rc;
 }

@@ -77,8 +77,9 @@ void rcu_thread_enter(void);
 void fs_now(struct daxfs_ts *ts);
 /* Allocates a block: FREE → ALLOCATED. */
 int fs_block_alloc(struct daxfs *fs, uint64_t *blk);
-/* Allocates between 1 and n blocks at once (one fence); returns how many,
- * or a negative errno. */
+/* Allocates between 1 and n blocks at once; returns how many, or a
+ * negative errno.  Their bitmap bits are flushed, not fenced: the caller
+ * fences before it publishes the blocks (with their data or zeros). */
 int fs_block_alloc_many(struct daxfs *fs, uint64_t *out, unsigned n);
 /* Gives a block that never became TRACKED, or has become FREE in the table,
  * back to the allocator. */

@@ -133,7 +133,7 @@ static unsigned home_group(const struct block_alloc *ba)
 	return home % ba->ngroups;
 }
 
-int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n)
+int block_alloc_get_many_nodrain(struct block_alloc *ba, uint64_t *out, unsigned n)
 {
 	uint64_t avail = atomic_load(&ba->nfree), take;
 
@@ -153,8 +153,16 @@ int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n)
 		if (got == take)
 			break;
 	}
-	pool_drain(ba->pool);
 	return (int)got;
+}
+
+int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n)
+{
+	int got = block_alloc_get_many_nodrain(ba, out, n);
+
+	if (got > 0)
+		pool_drain(ba->pool);
+	return got;
 }
 
 int block_alloc_get(struct block_alloc *ba, uint64_t *blk)

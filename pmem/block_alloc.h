@@ -51,6 +51,10 @@ int block_alloc_get(struct block_alloc *ba, uint64_t *blk);
 /* Takes between 1 and n blocks with one fence; returns how many, or
  * -ENOSPC. */
 int block_alloc_get_many(struct block_alloc *ba, uint64_t *out, unsigned n);
+/* The same with the bits flushed, not fenced: for a caller whose own next
+ * fence comes before the blocks are published anywhere (their data or
+ * zeros are fenced first), so that the bits share that fence. */
+int block_alloc_get_many_nodrain(struct block_alloc *ba, uint64_t *out, unsigned n);
 void block_alloc_put(struct block_alloc *ba, uint64_t blk);
 /* Frees n blocks with one fence (and one flush per run of blocks in the
  * same bitmap word). */

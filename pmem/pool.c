@@ -194,9 +194,17 @@ int pool_open(struct pool *p, const char *path, unsigned flags, char *err, size_
 			  p->path);
 	if (rc)
 		goto out_close;
+	if (!p->is_pmem && !p->read_only && !(p->msync = msync_group_new(fd))) {
+		rc = fail(err, errlen, -ENOMEM, "%s: out of memory", p->path);
+		goto out_unmap;
+	}
 	if (p->lock_fd < 0)
 		close(fd);
 	return 0;
+
+out_unmap:
+	munmap(p->base, p->size);
+	p->base = NULL;
 
 out_close:
 	p->lock_fd = -1;
@@ -206,6 +214,12 @@ out_close:
 
 void pool_close(struct pool *p)
 {
+	/* Flushes no thread fenced yet (a fence is per thread) are made
+	 * durable here, as a pmem cache would write them back eventually. */
+	if (p->base && p->msync)
+		msync(p->base, p->size, MS_SYNC);
+	msync_group_free(p->msync);
+	p->msync = NULL;
 	if (p->base)
 		munmap(p->base, p->size);
 	p->base = NULL;
@@ -332,8 +346,8 @@ void pool_flush(const struct pool *p, const void *addr, size_t len)
 	trace_write(p, addr, len);
 	if (p->is_pmem)
 		pmem_flush(addr, len);
-	else
-		pmem_msync(addr, len);
+	else if (p->msync)
+		msync_group_flush(p->msync, addr, len);
 }
 
 void pool_drain(const struct pool *p)
@@ -341,6 +355,8 @@ void pool_drain(const struct pool *p)
 	trace_fence(p);
 	if (p->is_pmem)
 		pmem_drain();
+	else if (p->msync)
+		msync_group_drain(p->msync);
 }
 
 /* The copy and the fill go through pool_flush so that the trace sees them. */
@@ -362,14 +378,16 @@ void pool_flush(const struct pool *p, const void *addr, size_t len)
 {
 	if (p->is_pmem)
 		pmem_flush(addr, len);
-	else
-		pmem_msync(addr, len);
+	else if (p->msync)
+		msync_group_flush(p->msync, addr, len);
 }
 
 void pool_drain(const struct pool *p)
 {
 	if (p->is_pmem)
 		pmem_drain();
+	else if (p->msync)
+		msync_group_drain(p->msync);
 }
 
 void pool_memcpy_nodrain(const struct pool *p, void *dst, const void *src, size_t len)
@@ -379,7 +397,8 @@ void pool_memcpy_nodrain(const struct pool *p, void *dst, const void *src, size_
 		return;
 	}
 	memcpy(dst, src, len);
-	pmem_msync(dst, len);
+	if (p->msync)
+		msync_group_flush(p->msync, dst, len);
 }
 
 void pool_memset_nodrain(const struct pool *p, void *dst, int c, size_t len)
@@ -389,7 +408,8 @@ void pool_memset_nodrain(const struct pool *p, void *dst, int c, size_t len)
 		return;
 	}
 	memset(dst, c, len);
-	pmem_msync(dst, len);
+	if (p->msync)
+		msync_group_flush(p->msync, dst, len);
 }
 
 #endif /* DAXFS_PMEM_TRACE */
@@ -411,4 +431,19 @@ void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len)
 {
 	pool_memset_nodrain(p, dst, c, len);
 	pool_drain(p);
+}
+
+void pool_zero_nodrain(const struct pool *p, void *dst, size_t len)
+{
+	uint64_t off = pool_offset(p, dst);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+	if (p->msync && !(off % page) && !(len % page) && msync_group_zero(p->msync, off, len)) {
+		/* Flushed as a store would be: the fence makes the new extents
+		 * durable (msync of a range syncs the file's range), and the
+		 * tracer records the zeros it now reads. */
+		pool_flush(p, dst, len);
+		return;
+	}
+	pool_memset_nodrain(p, dst, 0, len);
 }

@@ -14,11 +14,13 @@
 #include <stdint.h>
 
 #include "format.h"
+#include "msync_group.h"
 
 struct pool {
 	char *base;
 	uint64_t size; /* mapped bytes: the superblock's total_blocks * 4096 */
 	bool is_pmem; /* cache flushes persist; otherwise msync */
+	struct msync_group *msync; /* a writable pool that is not pmem: its fences */
 	bool read_only;
 	int lock_fd; /* holds the exclusive flock, -1 if none */
 	char path[PATH_MAX];
@@ -48,6 +50,11 @@ void pool_memset_persist(const struct pool *p, void *dst, int c, size_t len);
  * flush (twice the rate of memcpy+flush for 4 KiB blocks). */
 void pool_memcpy_nodrain(const struct pool *p, void *dst, const void *src, size_t len);
 void pool_memset_nodrain(const struct pool *p, void *dst, int c, size_t len);
+/* As pool_memset_nodrain(p, dst, 0, len); on a pool file persisted by
+ * msync, whole pages are zeroed by the filesystem holding the file, which
+ * writes no data (a preallocation of 256 MiB is not 256 MiB of disk
+ * writes). */
+void pool_zero_nodrain(const struct pool *p, void *dst, size_t len);
 
 static inline void *pool_block(const struct pool *p, uint64_t blk)
 {

@@ -539,6 +539,14 @@ int workloads_build(const struct workload_opts *opt, struct workload **out)
 		   w_write(s, "/d/f", 0, 100, 1);
 	   },
 	   { w_write(o, "/d/f", 3 << 20, 5000, 2); });
+	WL("write_leaves", "a write across two missing leaves: linked in one batch, the map grows",
+	   4,
+	   {
+		   w_mkdir(s, "/d");
+		   w_create(s, "/d/f");
+		   w_write(s, "/d/f", 0, 100, 1);
+	   },
+	   { w_write(o, "/d/f", 1023 * 4096 - 10, 4096 + 20, 2); });
 	WL("write_hole", "fill a hole below EOF with a block that held a deleted file's data", 4,
 	   {
 		   w_mkdir(s, "/d");

@@ -955,6 +955,13 @@ static uint64_t spare_blocks(const struct stress_opts *o)
 	       (uint64_t)o->devices * o->depth * STRESS_MAX_PIN_BLOCKS * 2 + 256;
 }
 
+/* The automatic ballast is at most this many blocks (1 GiB): every block
+ * of it is zeroed and made durable, which on a disk-backed pool is a disk
+ * write, so a larger one would spend the run filling the pool.  A larger
+ * pool runs with more free room than the spare; --spare-blocks asks for an
+ * exact free room, whatever the ballast costs. */
+#define BALLAST_MAX_AUTO (1ull << 18)
+
 static int fill_pool(struct stress *s, uint64_t *ballast)
 {
 	struct daxfs_ioc_stats st;
@@ -968,6 +975,13 @@ static int fill_pool(struct stress *s, uint64_t *ballast)
 		return 0;
 	/* Index blocks of the ballast come out of the same free count. */
 	*ballast = st.free_blocks - spare - st.free_blocks / 400 - 8;
+	if (s->o.spare_blocks == UINT64_MAX && *ballast > BALLAST_MAX_AUTO) {
+		fprintf(stderr,
+			"daxfs-stress: ballast limited to %llu of %llu blocks, so that the run "
+			"starts at once; --spare-blocks N fills the pool exactly\n",
+			BALLAST_MAX_AUTO, (unsigned long long)*ballast);
+		*ballast = BALLAST_MAX_AUTO;
+	}
 	rc = s->be->ballast(s, *ballast);
 	if (rc)
 		stress_error("cannot create the ballast file of %llu blocks: %s",
