@@ -62,8 +62,14 @@ struct daxfs_ioc_stats {
 	uint64_t wait_hist[DAXFS_WAIT_BUCKETS];
 	uint64_t deferred_total, deferred_freed, deferred_queue;
 	uint64_t illegal_transitions;
-	uint64_t reserved[4];
+	/* How requests reach the daemon (DAXFS_TRANSPORT_*); 0 from a daemon
+	 * that predates the field, which always used /dev/fuse. */
+	uint64_t transport;
+	uint64_t reserved[3];
 };
+
+#define DAXFS_TRANSPORT_DEV_FUSE 1
+#define DAXFS_TRANSPORT_IO_URING 2
 
 struct daxfs_ioc_map_entry {
 	uint64_t file_block;

@@ -79,6 +79,9 @@ static int cmd_stat(const char *path)
 	       (unsigned long long)st.deferred_queue, (unsigned long long)st.deferred_total,
 	       (unsigned long long)st.deferred_freed);
 	printf("illegal pfn transitions: %llu\n", (unsigned long long)st.illegal_transitions);
+	printf("transport:   %s\n", st.transport == DAXFS_TRANSPORT_IO_URING ? "io_uring"
+				     : st.transport == DAXFS_TRANSPORT_DEV_FUSE ? "/dev/fuse"
+										 : "unknown");
 	return 0;
 }
 

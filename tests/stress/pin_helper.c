@@ -1168,6 +1168,7 @@ static const struct {
     FIELD(deferred_freed),
     FIELD(pfn_deferred),
     FIELD(illegal_transitions),
+    FIELD(transport),
 };
 
 static int cmd_stats(const char *path, int n, char **names)
