@@ -8,7 +8,10 @@
 # and then uses mkpool / mount_fs / umount_fs / kill_daemon and the check
 # helpers.  Environment: DAXFS and MKFS_DAXFS (required), FSCK_DAXFS
 # (optional: every clean unmount is then followed by fsck.daxfs -n -f, which
-# must find no errors), DAXFS_ITEST_TMPDIR (optional: where pools go).
+# must find no errors), DAXFS_ITEST_TMPDIR (optional: where pools go),
+# DAXFS_TRANSPORT (optional: auto, uring or dev, the -o transport= of every
+# mount_fs; "DAXFS_TRANSPORT=uring meson test --suite integration" runs the
+# suite on FUSE over io_uring, which needs enable_uring=Y).
 #
 # itest_init makes a private temp dir and installs a trap that always
 # unmounts everything this script mounted (fusermount3 -u with retries, -z as
