@@ -511,6 +511,13 @@ static bool handle_cqe(struct uring_queue *q, const struct io_uring_cqe *cqe)
 		commit_handed(q);
 		if (atomic_load(&tr.stopping))
 			return false;
+		/* A read that keeps failing would spin: the queue stops, and
+		 * the log says why. */
+		if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -EAGAIN) {
+			fuse_log(FUSE_LOG_ERR, "daxfs: io_uring queue %u: eventfd read: %s\n",
+				 q->qid, strerror(-cqe->res));
+			return false;
+		}
 		queue_event_read(q);
 		return true;
 	}

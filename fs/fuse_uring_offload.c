@@ -80,6 +80,7 @@ static struct job *take_job(void)
 static void *worker(void *unused)
 {
 	(void)unused;
+	pthread_setname_np(pthread_self(), "daxfs-offload");
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
 		struct job *j = take_job();
