@@ -379,6 +379,28 @@ static void reply_error(struct uring_ent *e, int err)
 	reply_done(e);
 }
 
+/*
+ * A read's reply points into pool blocks that writers may be storing to.
+ * The kernel's copy from /dev/fuse moves aligned words whole, so a reader
+ * sees each 8-byte store whole or not at all; glibc's memmove may copy a
+ * page byte by byte (rep movsb) and hand over half of a word.  Aligned
+ * data is copied a word at a time (volatile: not turned back into a
+ * memcpy); anything else, and a reply that quotes its request from the
+ * same buffer, with memmove.
+ */
+static void copy_reply_data(char *dst, const char *src, size_t len)
+{
+	if ((((uintptr_t)dst | (uintptr_t)src | len) & 7) ||
+	    (src < dst + len && dst < src + len)) {
+		memmove(dst, src, len);
+		return;
+	}
+	volatile uint64_t *d = (volatile uint64_t *)(void *)dst;
+	const volatile uint64_t *s = (const volatile uint64_t *)(const void *)src;
+	for (size_t i = 0; i < len / 8; i++)
+		d[i] = s[i];
+}
+
 /* The reply to e's request, as libfuse would write it to /dev/fuse:
  * the out-header goes to the entry's header, the rest to its payload. */
 static ssize_t ring_reply(struct uring_ent *e, const struct iovec *iov, int count)
@@ -395,7 +417,6 @@ static ssize_t ring_reply(struct uring_ent *e, const struct iovec *iov, int coun
 		errno = EINVAL;
 		return -1;
 	}
-	/* memmove: a reply may quote the request, which is in the payload. */
 	for (int i = 0; i < count; i++) {
 		const char *src = iov[i].iov_base;
 		size_t len = iov[i].iov_len;
@@ -408,7 +429,7 @@ static ssize_t ring_reply(struct uring_ent *e, const struct iovec *iov, int coun
 			src += h;
 			len -= h;
 		}
-		memmove(payload + at - sizeof(struct fuse_out_header), src, len);
+		copy_reply_data(payload + at - sizeof(struct fuse_out_header), src, len);
 		at += len;
 	}
 	e->hdr->ent_in_out.payload_sz = (uint32_t)(total - sizeof(struct fuse_out_header));

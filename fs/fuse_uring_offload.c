@@ -38,10 +38,12 @@ static struct offload pool = {
  *   busy and pinned ones (up to break_timeout);
  * - UNLINK, RMDIR, RENAME, RENAME2 and RELEASE may drop an inode's last
  *   reference, and its final removal waits for its blocks without a bound;
- * - WRITE and COPY_FILE_RANGE sleep on STABLE pins with stable_writes=wait.
- * Everything else, the pin ioctls that end those sleeps among them, only
- * takes locks that no sleeper holds while it sleeps (a removal drops the
- * inode's lock around every wait).
+ * - WRITE and COPY_FILE_RANGE sleep on STABLE pins with stable_writes=wait;
+ * - IOCTL: an UNPIN waits until the page-cache invalidations of the pin
+ *   reached the kernel, and one may wait there on a page lock held by a
+ *   read whose request is queued behind the UNPIN.
+ * Everything else only takes locks that no sleeper holds while it sleeps
+ * (a removal drops the inode's lock around every wait).
  */
 bool uring_offload_wanted(const struct fuse_in_header *in, const void *op_in,
 			  bool stable_writes_wait)
@@ -55,6 +57,7 @@ bool uring_offload_wanted(const struct fuse_in_header *in, const void *op_in,
 	case FUSE_RENAME:
 	case FUSE_RENAME2:
 	case FUSE_RELEASE:
+	case FUSE_IOCTL:
 		return true;
 	case FUSE_WRITE:
 	case FUSE_COPY_FILE_RANGE:
