@@ -40,11 +40,11 @@
 
 /* Protocol 7.42's ring interface, which Debian 12's kernel headers (7.38)
  * predate; the layouts are the kernel's include/uapi/linux/fuse.h. */
-#define URING_INIT_FLAG2 (1u << (41 - 32)) /* FUSE_OVER_IO_URING, in flags2 */
-#define URING_INIT_EXT (1u << 30) /* FUSE_INIT_EXT: flags2 is valid */
-#define URING_CMD_REGISTER 1u
+#define URING_INIT_FLAG2	   (1u << (41 - 32)) /* FUSE_OVER_IO_URING, in flags2 */
+#define URING_INIT_EXT		   (1u << 30)	     /* FUSE_INIT_EXT: flags2 is valid */
+#define URING_CMD_REGISTER	   1u
 #define URING_CMD_COMMIT_AND_FETCH 2u
-#define URING_ENABLE_PARAM "/sys/module/fuse/parameters/enable_uring"
+#define URING_ENABLE_PARAM	   "/sys/module/fuse/parameters/enable_uring"
 
 struct uring_ent_in_out {
 	uint64_t flags;
@@ -56,7 +56,7 @@ struct uring_ent_in_out {
 
 struct uring_req_header {
 	char in_out[128]; /* fuse_in_header, then fuse_out_header */
-	char op_in[128]; /* the opcode's own header */
+	char op_in[128];  /* the opcode's own header */
 	struct uring_ent_in_out ent_in_out;
 };
 
@@ -105,9 +105,9 @@ struct uring_queue {
 };
 
 enum init_state {
-	INIT_WAITING, /* no INIT reply yet */
-	INIT_URING, /* the reply asked for io_uring */
-	INIT_DEV, /* it did not */
+	INIT_WAITING,  /* no INIT reply yet */
+	INIT_URING,    /* the reply asked for io_uring */
+	INIT_DEV,      /* it did not */
 	INIT_STOPPING, /* the daemon is going away */
 };
 
@@ -120,19 +120,19 @@ static struct {
 	struct uring_queue *queues;
 	size_t payload_size;
 	_Atomic uint64_t init_unique; /* of the INIT request; 0 once answered */
-	_Atomic bool offered; /* the kernel offered io_uring in INIT */
+	_Atomic bool offered;	      /* the kernel offered io_uring in INIT */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	enum init_state init; /* under lock */
+	enum init_state init;	   /* under lock */
 	unsigned reported, failed; /* queues done registering, under lock */
 	int first_err;
 	_Atomic bool active;
 	_Atomic bool refused; /* transport=uring could not be had */
 	_Atomic bool stopping;
 } tr = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-	.fd = -1,
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .cond = PTHREAD_COND_INITIALIZER,
+    .fd = -1,
 };
 
 /* The entry whose request this thread is handling, and the queue this
@@ -168,7 +168,7 @@ static bool uring_enabled_in_kernel(void)
 
 int daxfs_fuse_uring_check(enum daxfs_transport_mode mode, char *err, size_t errlen)
 {
-	struct io_uring_params p = { .flags = IORING_SETUP_SQE128 };
+	struct io_uring_params p = {.flags = IORING_SETUP_SQE128};
 	struct io_uring ring;
 	int rc;
 
@@ -390,8 +390,7 @@ static void reply_error(struct uring_ent *e, int err)
  */
 static void copy_reply_data(char *dst, const char *src, size_t len)
 {
-	if ((((uintptr_t)dst | (uintptr_t)src | len) & 7) ||
-	    (src < dst + len && dst < src + len)) {
+	if ((((uintptr_t)dst | (uintptr_t)src | len) & 7) || (src < dst + len && dst < src + len)) {
 		memmove(dst, src, len);
 		return;
 	}
@@ -504,7 +503,7 @@ static void dispatch(struct uring_queue *q, struct uring_ent *e)
 	char *start = e->area + HEAD_ROOM - op - sizeof(*in);
 	memcpy(start, in, sizeof(*in));
 	memcpy(start + sizeof(*in), e->hdr->op_in, op);
-	e->buf = (struct fuse_buf){ .size = in->len, .mem = start, .fd = -1 };
+	e->buf = (struct fuse_buf){.size = in->len, .mem = start, .fd = -1};
 	if (uring_offload_wanted(in, e->hdr->op_in, tr.stable_writes_wait))
 		uring_offload_queue(e);
 	else
@@ -605,8 +604,8 @@ static int queue_alloc(struct uring_queue *q)
 			e->area = NULL;
 			return -ENOMEM;
 		}
-		e->iov[0] = (struct iovec){ e->hdr, sizeof(struct uring_req_header) };
-		e->iov[1] = (struct iovec){ e->area + HEAD_ROOM, tr.payload_size };
+		e->iov[0] = (struct iovec){e->hdr, sizeof(struct uring_req_header)};
+		e->iov[1] = (struct iovec){e->area + HEAD_ROOM, tr.payload_size};
 	}
 	return 0;
 }
@@ -616,8 +615,8 @@ static int queue_alloc(struct uring_queue *q)
 static int queue_register(struct uring_queue *q)
 {
 	struct io_uring_params p = {
-		.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE,
-		.cq_entries = 2 * (QUEUE_DEPTH + 1),
+	    .flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE,
+	    .cq_entries = 2 * (QUEUE_DEPTH + 1),
 	};
 	struct io_uring_cqe *cqe;
 	int rc;
@@ -638,8 +637,7 @@ static int queue_register(struct uring_queue *q)
 	rc = io_uring_submit(&q->ring);
 	if (rc < 0)
 		return rc;
-	if (io_uring_peek_cqe(&q->ring, &cqe) == 0 && cqe->user_data != EVENT_TAG &&
-	    cqe->res < 0)
+	if (io_uring_peek_cqe(&q->ring, &cqe) == 0 && cqe->user_data != EVENT_TAG && cqe->res < 0)
 		return cqe->res;
 	return 0;
 }

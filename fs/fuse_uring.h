@@ -27,9 +27,9 @@
 struct fuse_session;
 
 enum daxfs_transport_mode {
-	DAXFS_TRANSPORT_AUTO, /* io_uring if the kernel offers it, else /dev/fuse */
+	DAXFS_TRANSPORT_AUTO,  /* io_uring if the kernel offers it, else /dev/fuse */
 	DAXFS_TRANSPORT_URING, /* io_uring or no mount */
-	DAXFS_TRANSPORT_DEV, /* /dev/fuse only */
+	DAXFS_TRANSPORT_DEV,   /* /dev/fuse only */
 };
 
 /* "auto", "uring" or "dev"; -1 for anything else. */
