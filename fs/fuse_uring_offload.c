@@ -35,15 +35,17 @@ static struct offload pool = {
 /*
  * The opcodes whose handlers can sleep on another request:
  * - SETATTR with a size and FALLOCATE (punching) remove blocks, waiting for
- *   busy and pinned ones (up to break_timeout);
- * - UNLINK, RMDIR, RENAME, RENAME2 and RELEASE may drop an inode's last
- *   reference, and its final removal waits for its blocks without a bound;
+ *   pinned ones (up to break_timeout) until their holders unpin or close;
  * - WRITE and COPY_FILE_RANGE sleep on STABLE pins with stable_writes=wait;
  * - IOCTL: an UNPIN waits until the page-cache invalidations of the pin
  *   reached the kernel, and one may wait there on a page lock held by a
  *   read whose request is queued behind the UNPIN.
- * Everything else only takes locks that no sleeper holds while it sleeps
- * (a removal drops the inode's lock around every wait).
+ * UNLINK, RMDIR, RENAME and RELEASE stay on the ring: the final removal of
+ * an inode they may trigger happens only once no handle is open, so no pin
+ * is left on its blocks, and it waits only for the references of reads in
+ * flight, which end without waiting on anything.  Everything else only
+ * takes locks that no sleeper holds while it sleeps (a removal drops the
+ * inode's lock around every wait).
  */
 bool uring_offload_wanted(const struct fuse_in_header *in, const void *op_in,
 			  bool stable_writes_wait)
@@ -52,11 +54,6 @@ bool uring_offload_wanted(const struct fuse_in_header *in, const void *op_in,
 	case FUSE_SETATTR:
 		return ((const struct fuse_setattr_in *)op_in)->valid & FATTR_SIZE;
 	case FUSE_FALLOCATE:
-	case FUSE_UNLINK:
-	case FUSE_RMDIR:
-	case FUSE_RENAME:
-	case FUSE_RENAME2:
-	case FUSE_RELEASE:
 	case FUSE_IOCTL:
 		return true;
 	case FUSE_WRITE:

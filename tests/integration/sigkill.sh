@@ -127,11 +127,15 @@ def note(**kw):
 os.makedirs(os.path.join(root, "a"), exist_ok=True)
 os.makedirs(os.path.join(root, "b"), exist_ok=True)
 live = []
+# The files kept stay within 48 MiB of the 192 MiB pool however fast the
+# writer runs before the kill: beyond, it removes instead of creating.
+size = {}
+BUDGET = 48 << 20
 n = 0
 while True:
     n += 1
     r = rng.random()
-    if r < 0.6 or len(live) < 5:
+    if (r < 0.6 or len(live) < 5) and sum(size.values()) < BUDGET:
         name = "%s/f%05d" % (rng.choice("ab"), n)
         data = rng.randbytes(rng.choice((1, 4096, rng.randrange(1, 200000))))
         sha = hashlib.sha256(data).hexdigest()
@@ -142,6 +146,7 @@ while True:
         os.close(fd)
         note(op="create", name=name, sha=sha, state="done")
         live.append(name)
+        size[name] = len(data)
     elif r < 0.85:
         src = live.pop(rng.randrange(len(live)))
         dst = "%s/r%05d" % (rng.choice("ab"), n)
@@ -149,11 +154,13 @@ while True:
         os.rename(os.path.join(root, src), os.path.join(root, dst))
         note(op="rename", name=src, dst=dst, state="done")
         live.append(dst)
+        size[dst] = size.pop(src)
     else:
         victim = live.pop(rng.randrange(len(live)))
         note(op="unlink", name=victim, state="begin")
         os.unlink(os.path.join(root, victim))
         note(op="unlink", name=victim, state="done")
+        size.pop(victim)
 EOF
 
 cat >"$T/py/busycheck.py" <<'EOF'
