@@ -5,14 +5,18 @@
 #              [--disk-only | --no-disk]
 #
 # Measures, in one run on one machine and side by side:
-#   daxfs    on an emulated-DAX pool in /dev/shm, PMEM_IS_PMEM_FORCE=1
+#   daxfs    on an emulated-DAX pool in /dev/shm, PMEM_IS_PMEM_FORCE=1,
+#            -o transport=dev (/dev/fuse)
+#   daxfs_uring  the same on FUSE over io_uring (-o transport=uring; the run
+#            turns enable_uring on and puts it back)
 #   fuse2fs  an ext4 image in /dev/shm mounted with fuse2fs (libfuse2)
 #   ceiling  bench/ceiling: a FUSE server that stores nothing (zeros on read,
 #            writes discarded), daxfs's FUSE settings: no FUSE filesystem can
 #            beat it
 #   tmpfs    the kernel's, no FUSE: for reference
 # with fio (sequential 1 MiB, random 4 KiB, buffered and O_DIRECT, 1 and 2
-# jobs) and bench/metabench (create, stat, readdir, unlink, write+truncate,
+# jobs; the *-pin rows run one job pinned to CPU 0 with taskset, as the
+# *-pin metabench rows do its one thread) and bench/metabench (create, stat, readdir, unlink, write+truncate,
 # 4 KiB file create+write+fsync).  Rounds interleave the filesystems (each
 # workload runs on every filesystem before the next workload), the table
 # gives medians over the rounds and the spread of each cell, and the run is
@@ -47,7 +51,7 @@ WAIT_IDLE=5
 QUICK=0
 RECORD=1
 ONLY=""
-ALL_FS="daxfs fuse2fs ceiling tmpfs"
+ALL_FS="daxfs daxfs_uring fuse2fs ceiling tmpfs"
 
 usage() {
 	echo "usage: $0 [--rounds N] [--quick] [--wait-idle MIN] [--no-record] [--only FS,...]" >&2
@@ -255,6 +259,7 @@ cleanup() {
 	if [[ $TMPFS_MOUNTED -eq 1 ]]; then
 		umount "${MNT[tmpfs]}" || umount -l "${MNT[tmpfs]}"
 	fi
+	uring_restore
 	[[ -n "$SHMDIR" ]] && rm -rf --one-file-system "$SHMDIR"
 	[[ -n "$DISK_DIR" ]] && rm -rf --one-file-system "$DISK_DIR"
 	if [[ -n "$T" ]]; then
@@ -285,12 +290,12 @@ NOTES=$T/notes
 FS_MB=$((2 * SEQ_MB + 2 * RAND_MB + (QUICK ? 256 : 1024)))
 avail_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
 # pool + ext4 image + tmpfs contents + page cache of the FUSE files
-need_mb=$((3 * FS_MB + 2 * (2 * SEQ_MB + 2 * RAND_MB)))
+need_mb=$((4 * FS_MB + 2 * (2 * SEQ_MB + 2 * RAND_MB)))
 [[ $avail_mb -ge $need_mb ]] ||
 	die "needs about $need_mb MiB of available memory, $avail_mb MiB available"
 shm_mb=$(df -Pm "$SHM" | awk 'NR == 2 { print $4 }')
-[[ $shm_mb -ge $((2 * FS_MB + 64)) ]] ||
-	die "$SHM has $shm_mb MiB free, needs $((2 * FS_MB + 64)) MiB (pool + ext4 image)"
+[[ $shm_mb -ge $((3 * FS_MB + 64)) ]] ||
+	die "$SHM has $shm_mb MiB free, needs $((3 * FS_MB + 64)) MiB (2 pools + ext4 image)"
 
 # ---------------------------------------------------------------- mounts
 
@@ -361,9 +366,43 @@ mount_daxfs() {
 	"$MKFS" -f -s "${FS_MB}M" "$pool" >"$T/mkfs.daxfs.log" 2>&1 ||
 		die "mkfs.daxfs failed: $(tail -n 5 "$T/mkfs.daxfs.log")"
 	LOG[daxfs]=$T/daxfs.log
-	PMEM_IS_PMEM_FORCE=1 "$DAXFS" "$pool" "${MNT[daxfs]}" -f >"${LOG[daxfs]}" 2>&1 &
+	PMEM_IS_PMEM_FORCE=1 "$DAXFS" "$pool" "${MNT[daxfs]}" -f -o transport=dev >"${LOG[daxfs]}" 2>&1 &
 	PID[daxfs]=$!
 	wait_mount daxfs fuse.daxfs
+}
+
+# FUSE over io_uring is off until root turns it on: on for the run, put
+# back by cleanup.
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+URING_WAS=""
+uring_on() {
+	[[ -e $URING_PARAM ]] || die "daxfs_uring: this kernel has no FUSE over io_uring ($URING_PARAM)"
+	[[ $IS_ROOT -eq 1 ]] || [[ $(cat "$URING_PARAM") == Y ]] ||
+		die "daxfs_uring: enable_uring is off and only root can turn it on"
+	URING_WAS=$(cat "$URING_PARAM")
+	[[ $IS_ROOT -eq 1 ]] && echo Y >"$URING_PARAM"
+	return 0
+}
+uring_restore() {
+	[[ -z "$URING_WAS" || $IS_ROOT -ne 1 ]] || echo "$URING_WAS" >"$URING_PARAM"
+}
+
+# The rings register once INIT is answered: measure only once they have.
+mount_daxfs_uring() {
+	local pool=$SHMDIR/daxfs-uring.pool i
+	uring_on
+	"$MKFS" -f -s "${FS_MB}M" "$pool" >"$T/mkfs.daxfs-uring.log" 2>&1 ||
+		die "mkfs.daxfs failed: $(tail -n 5 "$T/mkfs.daxfs-uring.log")"
+	LOG[daxfs_uring]=$T/daxfs-uring.log
+	PMEM_IS_PMEM_FORCE=1 "$DAXFS" "$pool" "${MNT[daxfs_uring]}" -f -o transport=uring \
+		>"${LOG[daxfs_uring]}" 2>&1 &
+	PID[daxfs_uring]=$!
+	wait_mount daxfs_uring fuse.daxfs
+	for ((i = 0; i < 200; i++)); do
+		grep -q 'transport: io_uring' "${LOG[daxfs_uring]}" && return 0
+		sleep 0.05
+	done
+	die "daxfs_uring: the rings did not start: $(tail -n 5 "${LOG[daxfs_uring]}")"
 }
 
 mount_fuse2fs() {
@@ -428,6 +467,8 @@ WORKLOADS=(
 	"randwrite-buf-2j|IOPS|--rw=randwrite --bs=4k --size=${RAND_MB}M --numjobs=2 --filename_format=rand.\$jobnum"
 	"randwrite-dio-1j|IOPS|--rw=randwrite --bs=4k --size=${RAND_MB}M --numjobs=1 --direct=1 --filename_format=rand.\$jobnum"
 	"randwrite-dio-2j|IOPS|--rw=randwrite --bs=4k --size=${RAND_MB}M --numjobs=2 --direct=1 --filename_format=rand.\$jobnum"
+	"randread-dio-1j-pin|IOPS|--rw=randread --bs=4k --size=${RAND_MB}M --numjobs=1 --direct=1 --filename_format=rand.\$jobnum"
+	"randwrite-dio-1j-pin|IOPS|--rw=randwrite --bs=4k --size=${RAND_MB}M --numjobs=1 --direct=1 --filename_format=rand.\$jobnum"
 )
 META_ROWS="create stat readdir unlink trunc smallfile"
 RAW=$T/raw.tsv
@@ -522,11 +563,17 @@ wait_idle() {
 	done
 }
 
+# pinned NAME: the command prefix that runs a *-pin row on CPU 0.
+pinned() {
+	[[ $1 == *-pin ]] && echo "taskset -c 0"
+	return 0
+}
+
 run_fio() {
 	local round=$1 fs=$2 name=$3 unit=$4 args=$5
 	local out=$T/fio.$round.$name.$fs.json val
 	# shellcheck disable=SC2086
-	if ! measure "$fs" fio --name="$name" --directory="${MNT[$fs]}/fio" --ioengine=psync \
+	if ! measure "$fs" $(pinned "$name") fio --name="$name" --directory="${MNT[$fs]}/fio" --ioengine=psync \
 		--fallocate=none --time_based --runtime="$RUNTIME" --ramp_time=0 --group_reporting \
 		--output-format=json --output="$out" $args >"$T/fio.err" 2>&1; then
 		check_alive "$fs"
@@ -549,9 +596,10 @@ EOF
 }
 
 run_meta() {
-	local round=$1 fs=$2
-	local out=$T/meta.$round.$fs.txt row unit val
-	if ! measure "$fs" "$METABENCH" -n "$META_N" -t "$META_T" "${MNT[$fs]}/meta" >"$out" \
+	local round=$1 fs=$2 sfx=${3:-}
+	local out=$T/meta.$round.$fs$sfx.txt row unit val
+	# shellcheck disable=SC2046
+	if ! measure "$fs" $(pinned "$sfx") "$METABENCH" -n "$META_N" -t "$META_T" "${MNT[$fs]}/meta" >"$out" \
 		2>"$T/meta.err"; then
 		check_alive "$fs"
 		die "metabench on $fs failed: $(tail -n 5 "$T/meta.err")"
@@ -571,9 +619,9 @@ run_meta() {
 		readdir) unit=entries/s ;;
 		*) unit=ops/s ;;
 		esac
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$row" "$unit" "$fs" "$val" \
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$row$sfx" "$unit" "$fs" "$val" \
 			"$OTHER_CPU" "$STEAL" >>"$RAW"
-		printf '  %-18s %-8s %12s %-9s other CPU %5s%%, steal %5s%%\n' "$row" "$fs" "$val" \
+		printf '  %-18s %-8s %12s %-9s other CPU %5s%%, steal %5s%%\n' "$row$sfx" "$fs" "$val" \
 			"$unit" "$OTHER_CPU" "$STEAL" >&2
 	done
 }
@@ -600,6 +648,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		wait_idle
 		check_alive "$fs"
 		run_meta "$round" "$fs"
+	done
+	for fs in $rotation; do
+		wait_idle
+		check_alive "$fs"
+		run_meta "$round" "$fs" -pin
 	done
 done
 END_LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -690,6 +743,9 @@ if have("daxfs") and have("fuse2fs"):
     hdr.append("daxfs/fuse2fs")
 if have("daxfs") and have("ceiling"):
     hdr.append("daxfs/ceiling")
+uring_cols = [(a, b) for a, b in (("daxfs_uring", "daxfs"), ("daxfs_uring", "ceiling"))
+              if have(a) and have(b)]
+hdr += ["uring/" + ("dev" if b == "daxfs" else b) for a, b in uring_cols]
 hdr += ["other CPU", "noisy"]
 print("| " + " | ".join(hdr) + " |")
 print("|" + "|".join(["---"] * 2 + ["---:"] * (len(hdr) - 3) + ["---"]) + "|")
@@ -707,6 +763,8 @@ for row, unit in units.items():
         line.append(fmt_ratio(ratio(row, "daxfs", "fuse2fs")))
     if have("daxfs") and have("ceiling"):
         line.append(fmt_ratio(ratio(row, "daxfs", "ceiling")))
+    for a, b in uring_cols:
+        line.append(fmt_ratio(ratio(row, a, b)))
     line.append("{:.0f}%".format(other[row]))
     flags = []
     if noisy:
@@ -786,6 +844,34 @@ if have("daxfs") and (have("ceiling") or have("fuse2fs")):
         else:
             print("| {} 2j ≥ 1.7 × 1j | {:.2f} | n/a: the ceiling scales {:.2f}× | {:.2f} |".format(
                 p, d2 / d1, c2 / c1, c2 / c1))
+
+# FUSE over io_uring: daxfs_uring against daxfs on /dev/fuse (dev) and the
+# /dev/fuse ceiling, in the same run.
+if have("daxfs_uring") and have("daxfs"):
+    print()
+    print("Targets (daxfs on io_uring: uring/dev against daxfs on /dev/fuse, uring/ceiling "
+          "against the /dev/fuse ceiling):")
+    print()
+    print("| target | measured | result |")
+    print("|---|---:|---|")
+    def utarget(desc, r, need):
+        if r is None:
+            return
+        print("| {} | {} | {} |".format(desc, fmt_ratio(r), "met" if r[0] >= need else "**missed**"))
+    for row in ("randread-dio-1j-pin", "randwrite-dio-1j-pin"):
+        if row in units:
+            utarget(row + " uring/dev ≥ 1.3", ratio(row, "daxfs_uring", "daxfs"), 1.3)
+            if have("ceiling"):
+                utarget(row + " uring/ceiling ≥ 1.2", ratio(row, "daxfs_uring", "ceiling"), 1.2)
+    for row in ("create-pin", "stat-pin"):
+        if row in units:
+            utarget(row + " uring/dev ≥ 1.3", ratio(row, "daxfs_uring", "daxfs"), 1.3)
+    for row in units:
+        if row.endswith("-pin"):
+            continue
+        need = 0.95 if row.startswith("seq") else 1.0
+        utarget("{} (unpinned) uring/dev ≥ {:.2f}".format(row, need),
+                ratio(row, "daxfs_uring", "daxfs"), need)
 EOF
 	echo
 	if [[ -s "$NOTES" ]]; then

@@ -66,7 +66,14 @@ struct daxfs_ioc_stats {
 	 * share of each uid but root (-o pins_per_uid, -o pinned_per_uid) */
 	uint64_t pinned_blocks, max_pinned;
 	uint64_t pins_per_uid, pinned_per_uid;
+	/* How requests reach the daemon (DAXFS_TRANSPORT_*); 0 from a daemon
+	 * that predates the field, which always used /dev/fuse. */
+	uint64_t transport;
+	uint64_t reserved[3];
 };
+
+#define DAXFS_TRANSPORT_DEV_FUSE 1
+#define DAXFS_TRANSPORT_IO_URING 2
 
 struct daxfs_ioc_map_entry {
 	uint64_t file_block;

@@ -30,6 +30,7 @@
 #include "detach.h"
 #include "fuse_adapter.h"
 #include "fuse_killpriv.h"
+#include "fuse_uring.h"
 
 #define DEFAULT_BREAK_TIMEOUT 30u
 /* Workers may sleep for up to break_timeout (removals of pinned blocks,
@@ -58,6 +59,7 @@ struct daxfs_config {
 	bool max_threads_set;
 	uint64_t max_pinned;
 	uint64_t pins_per_uid, pinned_per_uid;
+	enum daxfs_transport_mode transport;
 };
 
 enum {
@@ -78,6 +80,7 @@ enum {
 	KEY_MAX_PINNED,
 	KEY_PINS_PER_UID,
 	KEY_PINNED_PER_UID,
+	KEY_TRANSPORT,
 };
 
 static const struct fuse_opt daxfs_opt_spec[] = {
@@ -99,6 +102,7 @@ static const struct fuse_opt daxfs_opt_spec[] = {
 	FUSE_OPT_KEY("max_pinned=", KEY_MAX_PINNED),
 	FUSE_OPT_KEY("pins_per_uid=", KEY_PINS_PER_UID),
 	FUSE_OPT_KEY("pinned_per_uid=", KEY_PINNED_PER_UID),
+	FUSE_OPT_KEY("transport=", KEY_TRANSPORT),
 	FUSE_OPT_END
 };
 
@@ -130,7 +134,12 @@ static void usage(const char *prog)
 	       "    -o nodiratime          never update a directory's access time\n"
 	       "                           (diratime: do)\n"
 	       "    -o lazytime            accepted, as nolazytime: every timestamp is\n"
-	       "                           persistent when it changes anyway\n\n",
+	       "                           persistent when it changes anyway\n"
+	       "    -o transport=MODE      how requests reach the daemon\n"
+	       "                           auto: io_uring when the kernel offers it\n"
+	       "                           (enable_uring=Y), else /dev/fuse (default)\n"
+	       "                           uring: io_uring, or no mount\n"
+	       "                           dev: /dev/fuse only\n\n",
 	       DEFAULT_BREAK_TIMEOUT, DAXFS_DEFAULT_MAX_PINNED, DAXFS_PINS_PER_MOUNT / 4);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -188,6 +197,14 @@ static int opt_count(const char *name, const char *what, const char *val, uint64
 static int opt_max_pinned(struct daxfs_config *cfg, const char *val)
 {
 	return opt_count("max_pinned", "blocks", val, &cfg->max_pinned);
+}
+
+static int opt_transport(struct daxfs_config *cfg, const char *val)
+{
+	if (daxfs_transport_parse(val, &cfg->transport) == 0)
+		return 0;
+	fprintf(stderr, "daxfs: transport must be auto, uring or dev, not '%s'\n", val);
+	return -1;
 }
 
 static int opt_break_timeout(struct daxfs_config *cfg, const char *val)
@@ -290,6 +307,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	case KEY_PINNED_PER_UID:
 		return opt_count("pinned_per_uid", "blocks", arg + strlen("pinned_per_uid="),
 				 &cfg->pinned_per_uid);
+	case KEY_TRANSPORT:
+		return opt_transport(cfg, arg + strlen("transport="));
 	case KEY_MAX_THREADS: /* noted, and left to fuse_parse_cmdline */
 		cfg->max_threads_set = true;
 		return 1;
@@ -493,6 +512,11 @@ int main(int argc, char *argv[])
 		.serves_kernel_mount = true,
 	};
 	daxfs_fuse_hook(df, &mo);
+	if (daxfs_fuse_uring_check(cfg.transport, err, sizeof(err)) != 0) {
+		fprintf(stderr, "daxfs: %s\n", err);
+		goto out_adapter;
+	}
+	daxfs_fuse_uring_configure(cfg.transport, cfg.stable_writes_wait);
 	/* In the foreground, before anything is mounted: a bad pool fails here
 	 * with the reason on the terminal. */
 	rc = daxfs_mount(cfg.pool, &mo, &fs, err, sizeof(err));
@@ -539,16 +563,23 @@ int main(int argc, char *argv[])
 			 strerror(-rc));
 		goto out_unmount;
 	}
+	rc = daxfs_fuse_uring_start(se);
+	if (rc < 0) {
+		fuse_log(FUSE_LOG_ERR, "daxfs: cannot start the io_uring transport: %s\n",
+			 strerror(-rc));
+		goto out_unmount;
+	}
 
 	/* A stop by signal returns the signal number: that is a clean stop too. */
 	rc = run_loop(se, &opts, &cfg);
-	ret = rc < 0;
+	ret = rc < 0 || daxfs_fuse_uring_refused();
 	if (rc < 0)
 		fuse_log(FUSE_LOG_ERR, "daxfs: session ended: %s\n", strerror(-rc));
 
 	daxfs_fuse_inval_quiesce(df);
 out_unmount:
 	fuse_session_unmount(se);
+	daxfs_fuse_uring_stop();
 	daxfs_fuse_inval_join(df);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -29,6 +29,7 @@
 #include "fuse_adapter.h"
 #include "fuse_caller.h"
 #include "fuse_killpriv.h"
+#include "fuse_uring.h"
 #include "pmem/format.h"
 
 _Static_assert(DAXFS_ROOT_INO == FUSE_ROOT_ID, "the root inode numbers must agree");
@@ -1303,6 +1304,8 @@ static void dx_ioctl(fuse_req_t req, fuse_ino_t ino, int cmd, void *arg,
 			return;
 		}
 		rc = daxfs_stats(req_fs(req), &st);
+		st.transport = daxfs_fuse_uring_active() ? DAXFS_TRANSPORT_IO_URING
+							 : DAXFS_TRANSPORT_DEV_FUSE;
 		if (rc < 0)
 			reply_status(req, rc);
 		else

@@ -11,6 +11,7 @@
  * daxfs requests no splice reads, which would bypass the read hook.
  */
 #include "fuse_killpriv.h"
+#include "fuse_uring.h"
 
 #define FUSE_USE_VERSION 34
 #include <errno.h>
@@ -67,6 +68,11 @@ static void note_request(const void *buf, ssize_t n)
 	}
 }
 
+void daxfs_fuse_killpriv_note_request(const void *buf, ssize_t n)
+{
+	note_request(buf, n);
+}
+
 static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
 {
 	(void)userdata;
@@ -74,6 +80,7 @@ static ssize_t hook_read(int fd, void *buf, size_t len, void *userdata)
 	int err = errno;
 
 	note_request(buf, n);
+	daxfs_fuse_uring_note_request(buf, n);
 	errno = err;
 	return n;
 }
@@ -93,7 +100,7 @@ static ssize_t hook_writev(int fd, struct iovec *iov, int count, void *userdata)
 			atomic_store(&init_unique, 0);
 		}
 	}
-	return writev(fd, iov, count);
+	return daxfs_fuse_uring_writev(fd, iov, count);
 }
 
 int daxfs_fuse_killpriv_install(struct fuse_session *se)

@@ -15,6 +15,7 @@
 #define DAXFS_FUSE_KILLPRIV_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 struct fuse_session;
 
@@ -22,6 +23,10 @@ struct fuse_session;
  * /dev/fuse descriptors through the hooks that add the capability to the INIT
  * reply and note the kill flag of each request. */
 int daxfs_fuse_killpriv_install(struct fuse_session *se);
+
+/* For a request that did not come through the read hook (an io_uring
+ * ring's): notes its kill flag for the thread that handles it. */
+void daxfs_fuse_killpriv_note_request(const void *buf, ssize_t n);
 
 /* Whether the request this worker thread is handling asked for the set-id
  * bits to be cleared. */

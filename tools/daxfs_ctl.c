@@ -87,6 +87,9 @@ static int cmd_stat(const char *path)
 	       "(pinned_per_uid)\n",
 	       (unsigned long long)st.pins_per_uid, (unsigned long long)st.pinned_per_uid);
 	printf("illegal pfn transitions: %llu\n", (unsigned long long)st.illegal_transitions);
+	printf("transport:   %s\n", st.transport == DAXFS_TRANSPORT_IO_URING ? "io_uring"
+				     : st.transport == DAXFS_TRANSPORT_DEV_FUSE ? "/dev/fuse"
+										 : "unknown");
 	return 0;
 }
 

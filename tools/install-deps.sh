@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config
-	libfuse3-dev libpmem-dev liburcu-dev
+	libfuse3-dev libpmem-dev liburcu-dev liburing-dev
 	# run
 	fuse3
 	# test: model checker, sanitizer runtimes, tools the tests drive

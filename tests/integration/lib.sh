@@ -10,7 +10,10 @@
 # (optional: every clean unmount, including those at teardown, is then
 # followed by fsck.daxfs -n -f, which must exit 0), DAXFS_ITEST_TMPDIR
 # (optional: where pools go), DAXFS_ITEST_MOUNT (optional: "helper" makes
-# mount_fs mount as users do, see below).
+# mount_fs mount as users do, see below), DAXFS_TRANSPORT (optional: auto,
+# uring or dev, the -o transport= of every mount_fs; "DAXFS_TRANSPORT=uring
+# meson test --suite integration" runs the suite on FUSE over io_uring,
+# which needs enable_uring=Y).
 #
 # Two ways to mount.  By default mount_fs starts "$DAXFS POOL MNT -f" as our
 # child.  With DAXFS_ITEST_MOUNT=helper (or after itest_use_mount_helper,
@@ -42,6 +45,7 @@ ITEST_MOUNT=${DAXFS_ITEST_MOUNT:-foreground}
 declare -a BG_PIDS=()   # helper processes started by the test
 declare -a DEAD_MNTS=() # mounts whose daemon we killed, not yet detached
 declare -a EXTRA_DIRS=() # more temp dirs to remove at teardown
+declare -a RESTORE_CMDS=() # commands putting back system settings, run at teardown
 LOGSEQ=0
 
 # ---------------------------------------------------------------- reporting
@@ -202,6 +206,17 @@ itest_init() {
 
 # ---------------------------------------------------------------- processes
 
+# uring_enable: turns FUSE over io_uring on for this test's mounts; the
+# previous setting is put back at teardown.  Fails if the kernel has none.
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
+uring_enable() {
+	[[ -e "$URING_PARAM" ]] || die "$URING_PARAM is missing: this kernel has no FUSE over io_uring"
+	local old
+	old=$(cat "$URING_PARAM")
+	RESTORE_CMDS+=("echo $old >$URING_PARAM")
+	echo Y >"$URING_PARAM" || die "cannot write $URING_PARAM"
+}
+
 # pid_alive PID: true while PID exists and is not a zombie.
 pid_alive() {
 	local pid=$1 state
@@ -283,7 +298,9 @@ mount_fs() {
 	mkdir -p "$mnt"
 	LOGSEQ=$((LOGSEQ + 1))
 	local log="$T/daemon.$LOGSEQ.log" pid i rc
-	"$DAXFS" "$pool" "$mnt" -f "$@" >"$log" 2>&1 &
+	# DAXFS_TRANSPORT (auto, uring or dev) picks the transport of every
+	# mount; a test's own -o transport= comes later and wins.
+	"$DAXFS" "$pool" "$mnt" -f ${DAXFS_TRANSPORT:+-o "transport=$DAXFS_TRANSPORT"} "$@" >"$log" 2>&1 &
 	pid=$!
 	MNT_PID[$mnt]=$pid
 	MNT_LOG[$mnt]=$log
@@ -514,6 +531,10 @@ itest_teardown() {
 		done
 		rm -rf --one-file-system "$T"
 	fi
+	local cmd
+	for cmd in "${RESTORE_CMDS[@]}"; do
+		eval "$cmd"
+	done
 	local x
 	for x in "${EXTRA_DIRS[@]}"; do
 		for m in $(awk -v t="$x/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo); do

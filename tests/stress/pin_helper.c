@@ -19,6 +19,9 @@
  *                      pins and holds until SIGTERM; prints "pinned ID" and
  *                      "recalled ID" when the pin is recalled; closes the
  *                      file on SIGTERM and prints "closed"
+ *   yield FILE OFF LEN read|write|stable
+ *                      pins, prints "pinned ID"; on the recall unpins and
+ *                      prints "unpinned"; closes the file on SIGTERM
  *   stable FILE        a write into a STABLE-pinned range goes copy-on-write
  *   stable-wait FILE   with -o stable_writes=wait, it waits for the unpin
  *   stable-mmap FILE   a store through a shared mapping of the file into a
@@ -644,6 +647,40 @@ static int cmd_hold(const char *path, const char *off, const char *len, const ch
 		fflush(stdout);
 		recalled = n > 0;
 	}
+	daxfs_client_close(c);
+	printf("closed\n");
+	fflush(stdout);
+	return 0;
+}
+
+/* A client that gives its pin back when asked: on the recall it unpins
+ * (DAXFS_IOC_UNPIN), and keeps the file open until SIGTERM. */
+static int cmd_yield(const char *path, const char *off, const char *len, const char *flags)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	struct daxfs_client_pin pin;
+	struct daxfs_client *c;
+
+	sigaction(SIGTERM, &sa, NULL);
+	int rc = daxfs_client_open(path, 0, &c);
+	if (!rc)
+		rc = daxfs_client_pin(c, strtoull(off, NULL, 0), strtoull(len, NULL, 0),
+				      parse_flags(flags), &pin);
+	if (rc) {
+		printf("FAIL: pin %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	printf("pinned %llu\n", (unsigned long long)pin.id);
+	fflush(stdout);
+	while (!terminated && daxfs_client_wait_recall(c, 100) <= 0)
+		;
+	if (!terminated) {
+		rc = daxfs_client_unpin(c, pin.id);
+		printf(rc ? "FAIL: unpin: %s\n" : "unpinned%s\n", rc ? strerror(-rc) : "");
+		fflush(stdout);
+	}
+	while (!terminated)
+		usleep(10000);
 	daxfs_client_close(c);
 	printf("closed\n");
 	fflush(stdout);
@@ -1489,6 +1526,7 @@ static const struct {
     FIELD(max_pinned),
     FIELD(pins_per_uid),
     FIELD(pinned_per_uid),
+    FIELD(transport),
 };
 
 static int cmd_stats(const char *path, int n, char **names)
@@ -1531,6 +1569,8 @@ int main(int argc, char **argv)
 		return cmd_nomap(argv[2]);
 	if (argc == 6 && !strcmp(argv[1], "hold"))
 		return cmd_hold(argv[2], argv[3], argv[4], argv[5]);
+	if (argc == 6 && !strcmp(argv[1], "yield"))
+		return cmd_yield(argv[2], argv[3], argv[4], argv[5]);
 	if (argc >= 3 && !strcmp(argv[1], "stable"))
 		return cmd_stable(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "stable-wait"))
