@@ -66,9 +66,10 @@ struct daxfs_ioc_stats {
 	 * share of each uid but root (-o pins_per_uid, -o pinned_per_uid) */
 	uint64_t pinned_blocks, max_pinned;
 	uint64_t pins_per_uid, pinned_per_uid;
-	/* How requests reach the daemon (DAXFS_TRANSPORT_*); 0 from a daemon
-	 * that predates the field, which always used /dev/fuse. */
+	/* How requests reach the daemon (DAXFS_TRANSPORT_*). */
 	uint64_t transport;
+	/* Zero; room for counters to come without changing the size, which
+	 * is part of DAXFS_IOC_STATS's number. */
 	uint64_t reserved[3];
 };
 

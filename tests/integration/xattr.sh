@@ -212,6 +212,10 @@ check_eq "uid 65534 still reads the inherited file" hi "$(nobody cat "$M/inh/fil
 
 say "removing files with xattrs frees their blocks"
 rm -rf "$M"/*
+# A file's blocks go at its last RELEASE or FORGET, which the kernel sends
+# after close() and unlink() have returned: a remount waits for them all.
+umount_fs "$M"
+mount_fs "$T/p.pool" "$M" -o allow_other
 before=$(stat -f -c %f "$M")
 write_big() { setfattr -n user.big -v "0x$(head -c 60000 /dev/zero | od -An -tx1 -v | tr -d ' \n')" "$1"; }
 for i in 1 2 3; do
@@ -221,6 +225,8 @@ done
 mid=$(stat -f -c %f "$M")
 ((mid < before)) || die "xattr blocks did not show in statfs ($before -> $mid)"
 rm "$M"/x*
+umount_fs "$M"
+mount_fs "$T/p.pool" "$M" -o allow_other
 check_eq "free blocks are back after the unlinks" "$before" "$(stat -f -c %f "$M")"
 umount_fs "$M"
 finish

@@ -22,7 +22,7 @@
 #define MODEL_MAX (96 * BS)
 
 static char dir[] = "/dev/shm/daxfs-copy-XXXXXX";
-static const struct daxfs_cred root_cred = {0, 0};
+static const struct daxfs_cred root_cred = { 0 };
 
 /* The model of one file: its bytes and its size. */
 struct model {

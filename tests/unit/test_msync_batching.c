@@ -94,7 +94,7 @@ static unsigned unsynced_blocks(struct daxfs *fs, uint64_t ino, uint64_t first, 
 
 int main(void)
 {
-	static const struct daxfs_cred root = { 0, 0 };
+	static const struct daxfs_cred root = { 0 };
 	static char buf[1 << 20];
 	char path[] = "/dev/shm/daxfs-msync-XXXXXX";
 	struct daxfs_attr a;

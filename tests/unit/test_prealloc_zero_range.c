@@ -63,7 +63,7 @@ static void remove_pool(void)
 
 int main(void)
 {
-	static const struct daxfs_cred root = { 0, 0 };
+	static const struct daxfs_cred root = { 0 };
 	static char buf[1 << 20];
 	const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
 	struct daxfs_attr d, z;

@@ -19,7 +19,7 @@
 #define BS 4096ULL
 
 static char dir[] = "/dev/shm/daxfs-avail-XXXXXX";
-static const struct daxfs_cred root_cred = {0, 0};
+static const struct daxfs_cred root_cred = { 0 };
 
 static uint64_t avail_blocks(struct daxfs *fs)
 {
