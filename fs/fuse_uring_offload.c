@@ -23,7 +23,9 @@ struct offload {
 	struct job *head, *tail;
 	void (*run)(void *job);
 	pthread_t threads[OFFLOAD_MAX_WORKERS];
-	unsigned nthreads, idle;
+	/* queued: jobs not taken yet.  Each needs a worker of its own, for
+	 * the one that takes it may sleep for as long as break_timeout. */
+	unsigned nthreads, idle, queued;
 	bool stopping;
 };
 
@@ -70,6 +72,7 @@ static struct job *take_job(void)
 	struct job *j = pool.head;
 
 	if (j) {
+		pool.queued--;
 		pool.head = j->next;
 		if (!pool.head)
 			pool.tail = NULL;
@@ -128,8 +131,10 @@ int uring_offload_start(void (*run)(void *job))
 	return rc;
 }
 
-/* A job that finds no idle worker starts one: the busy ones may all be
- * asleep on the request this job is. */
+/* A job that finds no idle worker of its own starts one: the busy ones may
+ * all be asleep on the request this job is.  An idle worker that was
+ * signalled but has not woken yet still counts as idle, so the jobs queued
+ * meanwhile are counted against the idle workers, not one per signal. */
 void uring_offload_queue(void *arg)
 {
 	struct job *j = malloc(sizeof(*j));
@@ -148,7 +153,7 @@ void uring_offload_queue(void *arg)
 	else
 		pool.head = j;
 	pool.tail = j;
-	if (!pool.idle)
+	if (++pool.queued > pool.idle)
 		add_worker();
 	pthread_cond_signal(&pool.wake);
 	pthread_mutex_unlock(&pool.lock);
