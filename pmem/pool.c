@@ -223,8 +223,13 @@ void pool_close(struct pool *p)
 	if (p->base)
 		munmap(p->base, p->size);
 	p->base = NULL;
-	if (p->lock_fd >= 0)
+	/* The flock goes first: close() drops the serving mark before the
+	 * flock, and a tool looking in between would take this daemon at its
+	 * last step for a holder that serves no mount (pool_lock.h). */
+	if (p->lock_fd >= 0) {
+		flock(p->lock_fd, LOCK_UN);
 		close(p->lock_fd);
+	}
 	p->lock_fd = -1;
 }
 

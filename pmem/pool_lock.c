@@ -182,7 +182,11 @@ static enum holders look_at_holders(int fd, const char *pool, int *pid)
 			return HOLDERS_BUSY;
 		if (exiting(pids[i]))
 			continue;
-		if (!serving || has_mount(pids[i], pool) != 0)
+		if (!serving)
+			return HOLDERS_BUSY;
+		/* A holder that exits between the two looks has no mountinfo. */
+		int mounted = has_mount(pids[i], pool);
+		if (mounted > 0 || (mounted < 0 && !exiting(pids[i])))
 			return HOLDERS_BUSY;
 	}
 	return HOLDERS_CLOSING;
