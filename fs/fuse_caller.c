@@ -48,7 +48,7 @@ void fuse_caller_cred(struct fuse_req *req, struct daxfs_cred *cr)
 	size_t len = 0;
 	FILE *f;
 
-	*cr = (struct daxfs_cred){ .uid = ctx->uid, .gid = ctx->gid, .lacks_fsetid = true };
+	*cr = (struct daxfs_cred){.uid = ctx->uid, .gid = ctx->gid, .lacks_fsetid = true};
 	if (ctx->pid <= 0)
 		return;
 	/* The pid is the calling thread's: capabilities and groups are

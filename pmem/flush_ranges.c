@@ -57,7 +57,7 @@ void flush_ranges_add(struct flush_ranges *s, uintptr_t addr, uintptr_t len)
 		return;
 	}
 	memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof(s->r[0]));
-	s->r[i] = (struct flush_range){ lo, hi };
+	s->r[i] = (struct flush_range){lo, hi};
 	s->n++;
 	if (s->n > FLUSH_RANGES_MAX)
 		join_nearest(s);

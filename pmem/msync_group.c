@@ -31,10 +31,10 @@ struct msync_group {
 	pthread_mutex_t lock;
 	pthread_cond_t done;
 	struct flush_ranges queued; /* fenced by waiting threads, not yet synced */
-	uint64_t queued_seq; /* tickets handed to fencing threads */
-	uint64_t done_seq; /* every ticket up to this one is durable */
-	int busy; /* a leader is in msync */
-	int fd; /* the pool file, or -1 */
+	uint64_t queued_seq;	    /* tickets handed to fencing threads */
+	uint64_t done_seq;	    /* every ticket up to this one is durable */
+	int busy;		    /* a leader is in msync */
+	int fd;			    /* the pool file, or -1 */
 	_Atomic bool no_zero_range; /* the filesystem said it cannot */
 };
 
@@ -145,8 +145,8 @@ bool msync_group_zero(struct msync_group *g, uint64_t off, uint64_t len)
 {
 	if (g->fd < 0 || g->no_zero_range)
 		return false;
-	if (fallocate(g->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-		      (off_t)len) == 0)
+	if (fallocate(g->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) ==
+	    0)
 		return true;
 	/* The filesystem cannot (tmpfs): never again on this pool. */
 	if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL)

@@ -16,12 +16,12 @@
 
 #include "pool_lock.h"
 
-#define POLL_NSEC 10000000L /* 10 ms between looks at the lock */
+#define POLL_NSEC   10000000L /* 10 ms between looks at the lock */
 #define MAX_HOLDERS 64
 
 enum holders {
-	HOLDERS_GONE, /* nobody holds it any more: try again */
-	HOLDERS_BUSY, /* a mount is there, or a holder that is no daemon */
+	HOLDERS_GONE,	 /* nobody holds it any more: try again */
+	HOLDERS_BUSY,	 /* a mount is there, or a holder that is no daemon */
 	HOLDERS_CLOSING, /* only daemons whose mounts are gone */
 };
 
@@ -40,10 +40,10 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 int pool_lock_mark_serving(int fd, bool read_only)
 {
 	struct flock fl = {
-		.l_type = read_only ? F_RDLCK : F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = 0,
-		.l_len = 1,
+	    .l_type = read_only ? F_RDLCK : F_WRLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = 0,
+	    .l_len = 1,
 	};
 
 	return fcntl(fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
@@ -53,10 +53,10 @@ int pool_lock_mark_serving(int fd, bool read_only)
 static bool serving_marked(int fd)
 {
 	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = 0,
-		.l_len = 1,
+	    .l_type = F_WRLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = 0,
+	    .l_len = 1,
 	};
 
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
@@ -200,10 +200,9 @@ static double now_sec(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int pool_lock_take(int fd, const char *path, int op, const char *prog, char *err,
-		   size_t errlen)
+int pool_lock_take(int fd, const char *path, int op, const char *prog, char *err, size_t errlen)
 {
-	const struct timespec pause = { .tv_nsec = POLL_NSEC };
+	const struct timespec pause = {.tv_nsec = POLL_NSEC};
 	char pool[PATH_MAX];
 	double deadline;
 	bool told = false;
