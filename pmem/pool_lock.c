@@ -167,8 +167,11 @@ static bool exiting(int pid)
 static enum holders look_at_holders(int fd, const char *pool, int *pid)
 {
 	int pids[MAX_HOLDERS];
+	/* The mark before the holders: a daemon lets go of its flock before
+	 * its mark (pool_close), so a mark seen gone here cannot leave a
+	 * daemon's flock behind in the look that follows. */
+	bool serving = serving_marked(fd);
 	int n = flock_holders(fd, pids, MAX_HOLDERS);
-	bool serving = n > 0 && serving_marked(fd);
 
 	*pid = 0;
 	if (n < 0)
