@@ -68,12 +68,7 @@ say "SIGKILL of the forked daemon while an unlinked file is open"
 "$PY" "$T/py/holder.py" "$M" "$T/holder.ready" &
 HOLDER=$!
 bg_track "$HOLDER"
-for ((i = 0; i < 1200; i++)); do
-	[[ -e "$T/holder.ready" ]] && break
-	pid_alive "$HOLDER" || die "the holder process died before it was ready"
-	sleep 0.05
-done
-[[ -e "$T/holder.ready" ]] || die "the holder process did not get ready within 60 s"
+wait_ready "$T/holder.ready" "$HOLDER" 60
 kill_daemon "$M" --no-detach
 stop_bg "$HOLDER"
 detach_mount "$M"

@@ -235,6 +235,17 @@ wait_pid_exit() {
 	! pid_alive "$pid"
 }
 
+# wait_ready FILE PID SECS: wait until our helper PID has made FILE to say
+# it is ready; fails the test if it dies first or takes more than SECS.
+wait_ready() {
+	local file=$1 pid=$2 deadline=$((${EPOCHREALTIME//[!0-9]/} + $3 * 1000000))
+	until [[ -e "$file" ]]; do
+		pid_alive "$pid" || die "helper PID $pid died before it made $file"
+		((${EPOCHREALTIME//[!0-9]/} < deadline)) || die "helper PID $pid did not make $file within $3 s"
+		sleep 0.05
+	done
+}
+
 # reap PID: wait for our child PID (which has exited or is exiting) in this
 # shell (not in a $(...) subshell, which cannot wait for it) and leave its
 # exit status in REAP_RC.

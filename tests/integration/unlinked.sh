@@ -93,12 +93,7 @@ while True:  # until the test stops it, however long that takes
 EOF
 HOLDER=$!
 bg_track "$HOLDER"
-for ((i = 0; i < 200; i++)); do
-	[[ -e "$T/holder.ready" ]] && break
-	pid_alive "$HOLDER" || die "the holder process died before it was ready"
-	sleep 0.05
-done
-[[ -e "$T/holder.ready" ]] || die "the holder process did not get ready within 10 s"
+wait_ready "$T/holder.ready" "$HOLDER" 10
 read -r B1 I1 < <(statfs_line "$M")
 ((B0 - B1 >= 3072)) || die "the unlinked open 8 MiB file and the replaced 4 MiB file should hold >= 3072 blocks, statfs shows $((B0 - B1))"
 pass "the unlinked open file and the replaced open file hold $((B0 - B1)) blocks and $((I0 - I1)) inodes"
